@@ -1,0 +1,1 @@
+"""sealq: an SQS-compatible message service that never stores a message in the clear."""
