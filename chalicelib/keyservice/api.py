@@ -1,0 +1,84 @@
+"""The contract between message handlers and the key service (the metadata service).
+
+Handlers never call KMS. They ask the key service for a data key per (queue, CMK)
+and for the plaintext of an encrypted data key found in a message header. The key
+service answers over a transport (Lambda Invoke in AWS, an in-process call with a
+real JSON round-trip locally); both run the same key-service code.
+
+Wire format (JSON, one object per call)::
+
+    {"op": "data_key", "queue_arn": str, "cmk": str, "context": {str: str},
+     "reuse_period": int}
+      -> {"ok": {"plaintext": b64, "encrypted": b64, "cmk_arn": str, "deadline": float}}
+    {"op": "decrypt_key", "encrypted": b64, "cmk_arn": str, "context": {str: str}}
+      -> {"ok": {"plaintext": b64}}
+    {"op": "service_secret", "name": str}
+      -> {"ok": {"plaintext": b64}}
+    any failure
+      -> {"error": {"code": str, "message": str}}
+
+``code`` is an SQS error code: KmsDisabled, KmsNotFound, KmsAccessDenied,
+KmsInvalidState, KmsThrottled, KmsInvalidKeyUsage, KmsOptInRequired, or
+InternalFailure. Messages never contain key material.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol
+
+KMS_ERROR_CODES = frozenset(
+    {
+        "KmsDisabled",
+        "KmsNotFound",
+        "KmsAccessDenied",
+        "KmsInvalidState",
+        "KmsThrottled",
+        "KmsInvalidKeyUsage",
+        "KmsOptInRequired",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A data key for sealing. ``deadline`` is epoch seconds: never encrypt at or after it."""
+
+    plaintext: bytes = field(repr=False)
+    encrypted: bytes
+    cmk_arn: str
+    deadline: float
+
+
+class KeyServiceError(Exception):
+    """A failure the key service reports; ``code`` is an SQS error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class KeyService(Protocol):
+    def data_key(
+        self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
+    ) -> DataKey:
+        """The current data key of (queue_arn, cmk); generated under ``context``.
+
+        ``cmk`` is what the queue was configured with (key id, ARN or alias);
+        the returned ``cmk_arn`` is the key's ARN as KMS reported it.
+        """
+        ...
+
+    def decrypt_key(
+        self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
+    ) -> bytes:
+        """The plaintext of an encrypted data key, decrypted under ``context``."""
+        ...
+
+    def service_secret(self, name: str) -> bytes:
+        """A stable 32-byte secret of the deployment (e.g. for receipt-handle MACs).
+
+        Created once (GenerateDataKey under the default CMK), stored only encrypted.
+        """
+        ...

@@ -1,0 +1,106 @@
+"""Create what sealq needs in an AWS endpoint, only what is missing.
+
+Used by the local stack (embedded or external moto, LocalStack) and by tests. In
+AWS the same resources come from the template in ``infra/``; the schemas here and
+there must agree (a test checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, settings
+
+QUEUES_TABLE_SCHEMA: dict[str, Any] = {
+    "KeySchema": [
+        {"AttributeName": "account", "KeyType": "HASH"},
+        {"AttributeName": "name", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": "account", "AttributeType": "S"},
+        {"AttributeName": "name", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+KEYS_TABLE_SCHEMA: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def _ensure_table(name: str, schema: dict[str, Any]) -> bool:
+    ddb = aws.client("dynamodb")
+    try:
+        ddb.describe_table(TableName=name)
+        return False
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    ddb.create_table(TableName=name, **schema)
+    ddb.get_waiter("table_exists").wait(TableName=name)
+    return True
+
+
+def _ensure_bucket(name: str) -> bool:
+    s3 = aws.client("s3")
+    try:
+        s3.head_bucket(Bucket=name)
+        return False
+    except ClientError as err:
+        if err.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    region = settings.get().region
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
+        )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    return True
+
+
+def _ensure_default_key(alias: str) -> bool:
+    """Create the service's default CMK under ``alias`` unless the alias exists."""
+    if not alias.startswith("alias/"):
+        return False  # a key id or ARN was configured: it must already exist
+    kms = aws.client("kms")
+    try:
+        kms.describe_key(KeyId=alias)
+        return False
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "NotFoundException":
+            raise
+    key_id = kms.create_key(
+        Description="sealq default key (queues without KmsMasterKeyId)",
+        KeyUsage="ENCRYPT_DECRYPT",
+    )["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return True
+
+
+def ensure_resources() -> list[str]:
+    """Create the tables, bucket and default CMK that are missing; name what was made."""
+    conf = settings.get()
+    made = []
+    if _ensure_table(conf.queues_table, QUEUES_TABLE_SCHEMA):
+        made.append(f"table {conf.queues_table}")
+    if _ensure_table(conf.keys_table, KEYS_TABLE_SCHEMA):
+        made.append(f"table {conf.keys_table}")
+    if _ensure_bucket(conf.payload_bucket):
+        made.append(f"bucket {conf.payload_bucket}")
+    if _ensure_default_key(conf.default_kms_key):
+        made.append(f"key {conf.default_kms_key}")
+    return made

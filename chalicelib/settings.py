@@ -1,0 +1,121 @@
+"""Configuration from environment variables, read in this one place.
+
+Nothing else in sealq calls ``os.environ``. Settings are read lazily (never at
+import time) and cached; tests call :func:`reset` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Mapping
+
+DEFAULT_ACCOUNT = "000000000000"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or out of range; raised at first use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    # None: the boto3 default endpoints (real AWS); else one URL for every service.
+    aws_endpoint: str | None
+    queues_table: str
+    keys_table: str
+    payload_bucket: str
+    default_kms_key: str
+    # Name or ARN of the key-service Lambda; empty means call it in-process.
+    key_service_function: str
+    # Base URL for queue URLs; empty means derived from the request's Host header.
+    public_url: str
+    default_account: str
+    # Handler tier-1 cache of data keys: bound on entries.
+    handler_cache_size: int
+    # Key-service tier-2 cache of data keys: bound on entries.
+    key_service_cache_size: int
+    # Seconds a decrypt-side key stays in either tier after it was fetched.
+    decrypt_key_ttl: float
+    # Seconds a queue's registry record is cached in a handler (invariant 7).
+    queue_cache_ttl: float
+    # Sealed messages above this many bytes (base64) are stored in S3.
+    inline_limit: int
+    # Bytes of JSON a ReceiveMessage response may carry (Lambda's limit is 6 MB).
+    receive_response_limit: int
+    log_level: str
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def from_environ(env: Mapping[str, str]) -> Settings:
+    """Build settings from a mapping; fails fast on values out of range."""
+    endpoint = env.get("SEALQ_AWS_ENDPOINT", "").strip()
+    account = env.get("SEALQ_ACCOUNT", DEFAULT_ACCOUNT)
+    if not (len(account) == 12 and account.isdigit()):
+        raise SettingsError(f"SEALQ_ACCOUNT must be 12 digits, got {account!r}")
+    return Settings(
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        aws_endpoint=None if endpoint in ("", "aws") else endpoint,
+        queues_table=env.get("SEALQ_QUEUES_TABLE", "sealq-queues"),
+        keys_table=env.get("SEALQ_KEYS_TABLE", "sealq-keys"),
+        payload_bucket=env.get("SEALQ_PAYLOAD_BUCKET", "sealq-payloads"),
+        default_kms_key=env.get("SEALQ_DEFAULT_KMS_KEY", "alias/sealq-default"),
+        key_service_function=env.get("SEALQ_KEY_SERVICE_FUNCTION", ""),
+        public_url=env.get("SEALQ_PUBLIC_URL", "").rstrip("/"),
+        default_account=account,
+        handler_cache_size=_int(env, "SEALQ_HANDLER_CACHE_SIZE", 1024, 1, 1_000_000),
+        key_service_cache_size=_int(env, "SEALQ_KEY_SERVICE_CACHE_SIZE", 4096, 1, 1_000_000),
+        decrypt_key_ttl=_float(env, "SEALQ_DECRYPT_KEY_TTL", 3600.0, 0.0, 86400.0),
+        queue_cache_ttl=_float(env, "SEALQ_QUEUE_CACHE_TTL", 5.0, 0.0, 300.0),
+        inline_limit=_int(env, "SEALQ_INLINE_LIMIT", 256 * 1024, 1024, 1024 * 1024),
+        receive_response_limit=_int(
+            env, "SEALQ_RECEIVE_RESPONSE_LIMIT", 5_500_000, 100_000, 6_000_000
+        ),
+        log_level=env.get("SEALQ_LOG_LEVEL", "INFO"),
+    )
+
+
+_lock = threading.Lock()
+_current: Settings | None = None
+
+
+def get() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = from_environ(os.environ)
+        return _current
+
+
+def reset() -> None:
+    """Forget the cached settings (tests, or after the environment changed)."""
+    global _current
+    with _lock:
+        _current = None

@@ -1,0 +1,55 @@
+"""Shared fixtures: a fresh moto backend per test, settings and caches reset."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pytest
+from moto import mock_aws
+
+from chalicelib import aws, settings
+from chalicelib.clock import FakeClock
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees a real credential, a real endpoint or another test's settings."""
+    for name in list(os.environ):
+        if name.startswith("SEALQ_") or name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name, raising=False)
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings.reset()
+    aws.clear_clients()
+    yield
+    settings.reset()
+    aws.clear_clients()
+
+
+@pytest.fixture
+def moto() -> Iterator[None]:
+    """An in-process moto backend for the test's duration."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def stack(moto: None) -> None:
+    """moto with sealq's tables, bucket and default CMK in place."""
+    from chalicelib import provision
+
+    provision.ensure_resources()
