@@ -24,8 +24,9 @@ InternalFailure. Messages never contain key material.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Protocol
 
 KMS_ERROR_CODES = frozenset(
     {
