@@ -1,0 +1,312 @@
+"""SQS actions: read parameters, call the queue registry and message operations.
+
+Each action validates everything it reads before it changes anything, so bad
+input gets SQS's error and leaves no trace (invariant 9).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from chalicelib.messages import Messages, Outgoing
+from chalicelib.protocol import errors
+from chalicelib.protocol.json10 import (
+    SqsRequest,
+    invalid_value,
+    opt_int,
+    opt_str,
+    opt_str_list,
+    opt_str_map,
+    require_int,
+    require_str,
+)
+from chalicelib.protocol.validation import (
+    parse_message_attributes,
+    validate_batch_entries,
+    validate_message_body,
+)
+from chalicelib.queues import Queue, Registry, read_attributes
+
+MAX_BATCH_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking (the account) and the base URL queue URLs are built on."""
+
+    account: str
+    base_url: str
+
+
+Handler = Callable[["Actions", Caller, dict[str, Any]], dict[str, Any]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def action(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+class Actions:
+    def __init__(self, registry: Registry, messages: Messages) -> None:
+        self.registry = registry
+        self.messages = messages
+
+    def dispatch(self, caller: Caller, request: SqsRequest) -> dict[str, Any]:
+        handler = _HANDLERS.get(request.action)
+        if handler is None:
+            raise errors.unsupported_operation(
+                f"{request.action} is not supported by sealq yet."
+            )
+        return handler(self, caller, request.params)
+
+    def queue(self, caller: Caller, params: dict[str, Any]) -> Queue:
+        """The queue a QueueUrl names, if it belongs to the caller's account."""
+        url = require_str(params, "QueueUrl")
+        parts = [p for p in urlparse(url).path.split("/") if p]
+        if len(parts) < 2:
+            raise errors.queue_does_not_exist()
+        account, name = parts[-2], parts[-1]
+        if account != caller.account:
+            raise errors.queue_does_not_exist()
+        return self.registry.get(account, name)
+
+
+# -- queues ---------------------------------------------------------------------
+
+
+@action("CreateQueue")
+def create_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    name = require_str(params, "QueueName")
+    attributes = opt_str_map(params, "Attributes") or {}
+    tags = opt_str_map(params, "tags") or {}
+    if len(tags) > 50:
+        raise errors.invalid_parameter_value("Too many tags added for queue " + name + ".")
+    queue = svc.registry.create(caller.account, name, attributes, tags)
+    return {"QueueUrl": queue.url(caller.base_url)}
+
+
+@action("GetQueueUrl")
+def get_queue_url(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    name = require_str(params, "QueueName")
+    owner = opt_str(params, "QueueOwnerAWSAccountId") or caller.account
+    if owner != caller.account:
+        raise errors.queue_does_not_exist()
+    return {"QueueUrl": svc.registry.get(owner, name).url(caller.base_url)}
+
+
+@action("ListQueues")
+def list_queues(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    prefix = opt_str(params, "QueueNamePrefix") or ""
+    limit = opt_int(params, "MaxResults", 1, 1000)
+    token = opt_str(params, "NextToken")
+    start_after = None
+    if token:
+        try:
+            start_after = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise invalid_value("NextToken", token, "Invalid NextToken.") from None
+    found, last = svc.registry.list(caller.account, prefix, limit, start_after)
+    out: dict[str, Any] = {"QueueUrls": [q.url(caller.base_url) for q in found]}
+    if last is not None:
+        out["NextToken"] = base64.urlsafe_b64encode(last.encode()).decode("ascii")
+    return out
+
+
+@action("GetQueueAttributes")
+def get_queue_attributes(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    names = opt_str_list(params, "AttributeNames") or []
+    values = read_attributes(queue, names)
+    return {"Attributes": values} if values else {}
+
+
+@action("SetQueueAttributes")
+def set_queue_attributes(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    attributes = opt_str_map(params, "Attributes")
+    if attributes is None:
+        raise errors.missing_parameter("Attributes")
+    svc.registry.set_attributes(queue, attributes)
+    return {}
+
+
+@action("DeleteQueue")
+def delete_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    svc.registry.delete(svc.queue(caller, params))
+    return {}
+
+
+@action("PurgeQueue")
+def purge_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    svc.registry.purge(svc.queue(caller, params))
+    return {}
+
+
+@action("TagQueue")
+def tag_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    tags = opt_str_map(params, "Tags")
+    if not tags:
+        raise errors.missing_parameter("Tags")
+    merged = {**queue.tags, **tags}
+    if len(merged) > 50:
+        raise errors.invalid_parameter_value(f"Too many tags added for queue {queue.name}.")
+    svc.registry.set_tags(queue, merged)
+    return {}
+
+
+@action("UntagQueue")
+def untag_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    keys = opt_str_list(params, "TagKeys")
+    if not keys:
+        raise errors.missing_parameter("TagKeys")
+    svc.registry.set_tags(queue, {k: v for k, v in queue.tags.items() if k not in keys})
+    return {}
+
+
+@action("ListQueueTags")
+def list_queue_tags(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    return {"Tags": dict(queue.tags)} if queue.tags else {}
+
+
+# -- messages -------------------------------------------------------------------
+
+
+def _outgoing(queue: Queue, params: dict[str, Any]) -> Outgoing:
+    body = params.get("MessageBody")
+    if body is None or body == "":
+        raise errors.missing_parameter("MessageBody")
+    if not isinstance(body, str):
+        raise invalid_value("MessageBody", body, "Must be a string.")
+    attributes = parse_message_attributes(params.get("MessageAttributes"))
+    validate_message_body(body, queue.int_attribute("MaximumMessageSize"), attributes)
+    delay = opt_int(params, "DelaySeconds", 0, 900)
+    group_id = opt_str(params, "MessageGroupId")
+    dedup_id = opt_str(params, "MessageDeduplicationId")
+    if queue.fifo:
+        if delay is not None and delay != 0:
+            raise invalid_value(
+                "DelaySeconds", delay,
+                "The request include parameter that is not valid for this queue type.",
+            )
+        if not group_id:
+            raise errors.missing_parameter("MessageGroupId")
+        delay = None
+    elif dedup_id is not None:
+        raise invalid_value(
+            "MessageDeduplicationId", dedup_id,
+            "The request include parameter that is not valid for this queue type.",
+        )
+    return Outgoing(body, attributes, delay, group_id, dedup_id)
+
+
+@action("SendMessage")
+def send_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    return svc.messages.send(queue, _outgoing(queue, params), caller.account)
+
+
+@action("SendMessageBatch")
+def send_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    entries = validate_batch_entries(params.get("Entries"))
+    total = sum(len(str(e.get("MessageBody", "")).encode("utf-8")) for e in entries)
+    if total > MAX_BATCH_BYTES:
+        raise errors.batch_request_too_long(total)
+    successful, failed = [], []
+    for entry in entries:
+        try:
+            result = svc.messages.send(queue, _outgoing(queue, entry), caller.account)
+            successful.append({"Id": entry["Id"], **result})
+        except errors.SqsError as err:
+            if err.code.startswith("Kms") or err.status >= 500:
+                raise
+            failed.append(err.batch_entry(entry["Id"]))
+    return {"Successful": successful, "Failed": failed}
+
+
+@action("ReceiveMessage")
+def receive_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    max_messages = opt_int(params, "MaxNumberOfMessages", 1, 10) or 1
+    visibility = opt_int(params, "VisibilityTimeout", 0, 43200)
+    wait = opt_int(params, "WaitTimeSeconds", 0, 20)
+    system_names = (opt_str_list(params, "MessageSystemAttributeNames") or []) + (
+        opt_str_list(params, "AttributeNames") or []
+    )
+    attribute_names = opt_str_list(params, "MessageAttributeNames") or []
+    messages = svc.messages.receive(
+        queue,
+        max_messages=max_messages,
+        visibility_timeout=visibility,
+        wait_seconds=wait,
+        system_attribute_names=system_names,
+        message_attribute_names=attribute_names,
+        attempt_id=opt_str(params, "ReceiveRequestAttemptId") if queue.fifo else None,
+    )
+    return {"Messages": messages} if messages else {}
+
+
+@action("DeleteMessage")
+def delete_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    svc.messages.delete(queue, require_str(params, "ReceiptHandle"))
+    return {}
+
+
+@action("DeleteMessageBatch")
+def delete_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    entries = validate_batch_entries(params.get("Entries"))
+    successful, failed = [], []
+    for entry in entries:
+        try:
+            svc.messages.delete(queue, require_str(entry, "ReceiptHandle"))
+            successful.append({"Id": entry["Id"]})
+        except errors.SqsError as err:
+            if err.status >= 500:
+                raise
+            failed.append(err.batch_entry(entry["Id"]))
+    return {"Successful": successful, "Failed": failed}
+
+
+@action("ChangeMessageVisibility")
+def change_message_visibility(
+    svc: Actions, caller: Caller, params: dict[str, Any]
+) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    handle = require_str(params, "ReceiptHandle")
+    timeout = require_int(params, "VisibilityTimeout", 0, 43200)
+    svc.messages.change_visibility(queue, handle, timeout)
+    return {}
+
+
+@action("ChangeMessageVisibilityBatch")
+def change_message_visibility_batch(
+    svc: Actions, caller: Caller, params: dict[str, Any]
+) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    entries = validate_batch_entries(params.get("Entries"))
+    successful, failed = [], []
+    for entry in entries:
+        try:
+            timeout = require_int(entry, "VisibilityTimeout", 0, 43200)
+            svc.messages.change_visibility(queue, require_str(entry, "ReceiptHandle"), timeout)
+            successful.append({"Id": entry["Id"]})
+        except errors.SqsError as err:
+            if err.status >= 500:
+                raise
+            failed.append(err.batch_entry(entry["Id"]))
+    return {"Successful": successful, "Failed": failed}
+

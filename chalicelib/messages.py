@@ -1,0 +1,307 @@
+"""Send, receive, delete and change visibility of sealed messages over the backing store.
+
+What is sealed is an envelope holding the body, the message attributes and the
+sender, so attributes are never stored in the clear either (invariant 6). The
+backing body is base64 of the ESDK message (the disaster-recovery format), or,
+above the inline limit, a pointer to the same bytes in S3.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import handles, settings
+from chalicelib.keyservice.api import KMS_ERROR_CODES, KeyServiceError
+from chalicelib.protocol import errors
+from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
+from chalicelib.protocol.validation import serialize_message_attributes
+from chalicelib.queues import Queue
+from chalicelib.sealing import Sealer, SealError
+from chalicelib.storage import backing, payloads
+
+log = logging.getLogger("sealq.messages")
+
+ENVELOPE_VERSION = 1
+SYSTEM_ATTRIBUTES = (
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "SequenceNumber",
+)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A validated message to send: body, attributes (binary values as bytes)."""
+
+    body: str
+    attributes: dict[str, dict[str, Any]]
+    delay: int | None = None
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+
+def kms_failure(err: KeyServiceError) -> errors.SqsError:
+    """The SQS error a client sees for a key-service failure (no key material in it)."""
+    if err.code in KMS_ERROR_CODES:
+        return errors.kms_error(err.code, err.message)
+    return errors.internal_failure()
+
+
+def backing_failure(err: ClientError) -> errors.SqsError:
+    code = err.response.get("Error", {}).get("Code", "")
+    if code in ("ReceiptHandleIsInvalid", "InvalidIdFormat"):
+        return errors.receipt_handle_is_invalid()
+    if code in ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"):
+        return errors.message_not_inflight()
+    if code in ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"):
+        return errors.queue_does_not_exist()
+    log.error("backing store error %s", code)
+    return errors.internal_failure()
+
+
+def _encode_envelope(message: Outgoing, sender: str) -> bytes:
+    envelope = {
+        "v": ENVELOPE_VERSION,
+        "body": message.body,
+        "attributes": serialize_message_attributes(message.attributes),
+        "sender": sender,
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _decode_envelope(plaintext: bytes) -> tuple[str, dict[str, dict[str, Any]], str]:
+    envelope = json.loads(plaintext)
+    if envelope.get("v") != ENVELOPE_VERSION:
+        raise SealError("unknown envelope version")
+    attributes: dict[str, dict[str, Any]] = {}
+    for name, attr in envelope.get("attributes", {}).items():
+        value = dict(attr)
+        if "BinaryValue" in value:
+            value["BinaryValue"] = base64.b64decode(value["BinaryValue"])
+        attributes[name] = value
+    return envelope["body"], attributes, envelope.get("sender", "")
+
+
+def _select_attributes(
+    attributes: dict[str, dict[str, Any]], names: list[str]
+) -> dict[str, dict[str, Any]]:
+    """SQS's MessageAttributeNames filter: All, .*, prefix.*, or exact names."""
+    if not names:
+        return {}
+    if "All" in names or ".*" in names:
+        return dict(attributes)
+    prefixes = [n[:-1] for n in names if n.endswith(".*")]
+    exact = set(names)
+    return {
+        name: value
+        for name, value in attributes.items()
+        if name in exact or any(name.startswith(p) for p in prefixes)
+    }
+
+
+class Messages:
+    """The message operations of one handler container."""
+
+    def __init__(self, sealer: Sealer, secret: Callable[[str], bytes]) -> None:
+        self._sealer = sealer
+        self._secret = secret  # name -> deployment secret, via the key service
+
+    def send(self, queue: Queue, message: Outgoing, sender: str) -> dict[str, str]:
+        """Seal and store one message; returns SendMessage's result fields."""
+        plaintext = _encode_envelope(message, sender)
+        dedup_id = message.dedup_id
+        if queue.fifo and dedup_id is None:
+            if queue.attributes.get("ContentBasedDeduplication") != "true":
+                raise errors.invalid_parameter_value(
+                    "The queue should either have ContentBasedDeduplication enabled or "
+                    "MessageDeduplicationId provided explicitly"
+                )
+            dedup_id = self._content_dedup_id(queue, message.body)
+        try:
+            sealed = self._sealer.seal(
+                plaintext,
+                queue_arn=queue.arn,
+                account=queue.account,
+                cmk=queue.cmk,
+                reuse_period=queue.int_attribute("KmsDataKeyReusePeriodSeconds"),
+            )
+        except KeyServiceError as err:
+            raise kms_failure(err) from None
+        stored = base64.b64encode(sealed).decode("ascii")
+        pointer = None
+        if len(stored) > settings.get().inline_limit:
+            pointer = payloads.put(sealed)
+            stored = pointer
+        try:
+            sent = backing.send(
+                queue.backing_url,
+                stored,
+                delay=message.delay,
+                group_id=message.group_id if queue.fifo else None,
+                dedup_id=dedup_id,
+            )
+        except ClientError as err:
+            if pointer is not None:
+                bucket_key = payloads.parse_pointer(pointer)
+                if bucket_key:
+                    payloads.delete(*bucket_key)
+            raise backing_failure(err) from None
+        result = {"MessageId": sent["MessageId"], "MD5OfMessageBody": md5_of_body(message.body)}
+        if message.attributes:
+            result["MD5OfMessageAttributes"] = md5_of_attributes(message.attributes)
+        if "SequenceNumber" in sent:
+            result["SequenceNumber"] = sent["SequenceNumber"]
+        return result
+
+    def _content_dedup_id(self, queue: Queue, body: str) -> str:
+        """A keyed hash of the body: equal bodies dedupe, yet the store learns nothing."""
+        key = self._secret("content-deduplication")
+        return hmac.new(
+            key, queue.arn.encode() + b"\x00" + body.encode("utf-8"), hashlib.sha256
+        ).hexdigest()
+
+    def receive(
+        self,
+        queue: Queue,
+        *,
+        max_messages: int,
+        visibility_timeout: int | None,
+        wait_seconds: int | None,
+        system_attribute_names: list[str],
+        message_attribute_names: list[str],
+        attempt_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Receive and open messages; never more than the response size limit allows."""
+        raw = backing.receive(
+            queue.backing_url,
+            max_messages=max_messages,
+            visibility_timeout=visibility_timeout,
+            wait_seconds=wait_seconds,
+            attempt_id=attempt_id,
+        )
+        budget = settings.get().receive_response_limit
+        out: list[dict[str, Any]] = []
+        returned: set[str] = set()
+        unopenable: set[str] = set()
+        try:
+            for item in raw:
+                try:
+                    opened = self._open(queue, item)
+                except _Unopenable:
+                    # Tampered, or bound to another queue: it stays invisible for its
+                    # timeout rather than loop, and its content is never returned.
+                    log.warning("message %s in %s did not open", item.message_id, queue.arn)
+                    unopenable.add(item.receipt_handle)
+                    continue
+                size = len(json.dumps(opened))
+                if size > budget and out:
+                    break
+                budget -= size
+                out.append(
+                    self._shape(opened, system_attribute_names, message_attribute_names)
+                )
+                returned.add(item.receipt_handle)
+        finally:
+            for item in raw:  # hand back what the client will not see
+                if item.receipt_handle not in returned | unopenable:
+                    try:
+                        backing.change_visibility(queue.backing_url, item.receipt_handle, 0)
+                    except ClientError:
+                        pass
+        return out
+
+    def _open(self, queue: Queue, item: backing.BackingMessage) -> dict[str, Any]:
+        pointer = payloads.parse_pointer(item.body)
+        try:
+            if pointer is not None:
+                sealed = payloads.get(*pointer)
+            else:
+                sealed = base64.b64decode(item.body, validate=True)
+            opened = self._sealer.open(sealed, accept=lambda arn: arn == queue.arn)
+            body, attributes, sender = _decode_envelope(opened.plaintext)
+        except KeyServiceError as err:
+            if err.code == "InvalidCiphertext":
+                raise _Unopenable() from None
+            raise kms_failure(err) from None
+        except (SealError, binascii.Error, ValueError, KeyError, TypeError, ClientError):
+            raise _Unopenable() from None
+        handle = handles.issue(
+            self._secret("receipt-handles"),
+            queue.arn,
+            handles.Receipt(item.receipt_handle, pointer),
+        )
+        system = dict(item.attributes)
+        system["SenderId"] = sender or system.get("SenderId", "")
+        return {
+            "MessageId": item.message_id,
+            "ReceiptHandle": handle,
+            "Body": body,
+            "attributes": attributes,
+            "system": system,
+        }
+
+    @staticmethod
+    def _shape(
+        opened: dict[str, Any], system_names: list[str], attribute_names: list[str]
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "MessageId": opened["MessageId"],
+            "ReceiptHandle": opened["ReceiptHandle"],
+            "MD5OfBody": md5_of_body(opened["Body"]),
+            "Body": opened["Body"],
+        }
+        system: dict[str, str] = opened["system"]
+        if "All" in system_names:
+            chosen = {k: v for k, v in system.items() if k in SYSTEM_ATTRIBUTES}
+        else:
+            chosen = {k: system[k] for k in system_names if k in system}
+        if chosen:
+            message["Attributes"] = chosen
+        selected = _select_attributes(opened["attributes"], attribute_names)
+        if selected:
+            message["MessageAttributes"] = serialize_message_attributes(selected)
+            message["MD5OfMessageAttributes"] = md5_of_attributes(selected)
+        return message
+
+    def _receipt(self, queue: Queue, handle: str) -> handles.Receipt:
+        try:
+            return handles.verify(self._secret("receipt-handles"), queue.arn, handle)
+        except handles.InvalidHandle:
+            raise errors.receipt_handle_is_invalid(handle) from None
+
+    def delete(self, queue: Queue, handle: str) -> None:
+        receipt = self._receipt(queue, handle)
+        try:
+            backing.delete(queue.backing_url, receipt.backing_handle)
+        except ClientError as err:
+            raise backing_failure(err) from None
+        if receipt.payload is not None:
+            try:
+                payloads.delete(*receipt.payload)
+            except ClientError:
+                log.warning("payload of a deleted message in %s was already gone", queue.arn)
+
+    def change_visibility(self, queue: Queue, handle: str, timeout: int) -> None:
+        receipt = self._receipt(queue, handle)
+        try:
+            backing.change_visibility(queue.backing_url, receipt.backing_handle, timeout)
+        except ClientError as err:
+            raise backing_failure(err) from None
+
+
+class _Unopenable(Exception):
+    """A stored message that fails to open here (integrity or queue binding)."""

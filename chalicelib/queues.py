@@ -1,0 +1,368 @@
+"""The queue registry (DynamoDB): names, attributes, tags and each queue's backing store.
+
+One item per queue, keyed by (account, name). Attributes are validated against
+SQS's ranges before anything is written. Handlers cache records for
+``queue_cache_ttl`` seconds (settings), so a change made through another
+container — a new KmsMasterKeyId, say — takes effect within that time
+(invariant 7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, settings
+from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.protocol import errors
+from chalicelib.protocol.validation import validate_queue_name
+from chalicelib.storage import backing
+from chalicelib.ttlcache import TTLCache
+
+# name -> (low, high, default) for the integer attributes SQS lets you set.
+INT_ATTRIBUTES: dict[str, tuple[int, int, int]] = {
+    "DelaySeconds": (0, 900, 0),
+    "MaximumMessageSize": (1024, 1048576, 1048576),
+    "MessageRetentionPeriod": (60, 1209600, 345600),
+    "ReceiveMessageWaitTimeSeconds": (0, 20, 0),
+    "VisibilityTimeout": (0, 43200, 30),
+    "KmsDataKeyReusePeriodSeconds": (60, 86400, 300),
+}
+SETTABLE = frozenset(
+    {*INT_ATTRIBUTES, "KmsMasterKeyId", "SqsManagedSseEnabled", "Policy",
+     "ContentBasedDeduplication"}
+)
+FIFO_ONLY = frozenset({"ContentBasedDeduplication"})
+READ_ONLY = frozenset(
+    {"QueueArn", "CreatedTimestamp", "LastModifiedTimestamp", *backing.COUNT_ATTRIBUTES}
+)
+ALL_READABLE = (
+    "QueueArn",
+    *backing.COUNT_ATTRIBUTES,
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "VisibilityTimeout",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "Policy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+
+
+@dataclass(frozen=True)
+class Queue:
+    account: str
+    name: str
+    fifo: bool
+    attributes: dict[str, str]
+    backing_url: str
+    backing_arn: str
+    created: int
+    modified: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:sqs:{settings.get().region}:{self.account}:{self.name}"
+
+    def int_attribute(self, name: str) -> int:
+        return int(self.attributes.get(name, INT_ATTRIBUTES[name][2]))
+
+    @property
+    def cmk(self) -> str:
+        """The CMK that seals this queue's messages: its own, else the service default."""
+        return self.attributes.get("KmsMasterKeyId") or settings.get().default_kms_key
+
+    def url(self, base: str) -> str:
+        return f"{base}/{self.account}/{self.name}"
+
+
+def validate_attributes(raw: dict[str, str], *, fifo: bool, creating: bool) -> dict[str, str]:
+    """Check names and values against SQS's rules; returns the normalized values."""
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if name == "FifoQueue" and creating:
+            continue
+        if name not in SETTABLE or (name in FIFO_ONLY and not fifo):
+            raise errors.invalid_attribute_name(name)
+        if not isinstance(value, str):
+            raise errors.invalid_attribute_value(name, f"Invalid value for the parameter {name}.")
+        if name in INT_ATTRIBUTES:
+            low, high, _ = INT_ATTRIBUTES[name]
+            try:
+                number = int(value.strip())
+            except ValueError:
+                number = None
+            if number is None or not low <= number <= high:
+                raise errors.invalid_attribute_value(
+                    name, f"Invalid value for the parameter {name}."
+                )
+            out[name] = str(number)
+        elif name in ("SqsManagedSseEnabled", "ContentBasedDeduplication"):
+            lowered = value.strip().lower()
+            if lowered not in ("true", "false"):
+                raise errors.invalid_attribute_value(
+                    name, f"Invalid value for the parameter {name}."
+                )
+            out[name] = lowered
+        elif name == "KmsMasterKeyId":
+            if not value.strip():
+                raise errors.invalid_attribute_value(
+                    name, f"Invalid value for the parameter {name}."
+                )
+            out[name] = value.strip()
+        else:
+            out[name] = value
+    if out.get("SqsManagedSseEnabled") == "true" and out.get("KmsMasterKeyId"):
+        raise errors.SqsError(
+            "InvalidAttributeName",
+            "You can use one type of server-side encryption (SSE) at one time. You can "
+            "either enable KMS SSE or SQS SSE.",
+        )
+    if out.get("SqsManagedSseEnabled") == "false" and not out.get("KmsMasterKeyId"):
+        raise errors.invalid_attribute_value(
+            "SqsManagedSseEnabled",
+            "sealq encrypts every queue: without KmsMasterKeyId it uses the service's own key.",
+        )
+    return out
+
+
+def _from_item(item: dict[str, Any]) -> Queue:
+    return Queue(
+        account=item["account"]["S"],
+        name=item["name"]["S"],
+        fifo=item["fifo"]["BOOL"],
+        attributes={k: v["S"] for k, v in item["attributes"]["M"].items()},
+        backing_url=item["backing_url"]["S"],
+        backing_arn=item["backing_arn"]["S"],
+        created=int(item["created"]["N"]),
+        modified=int(item["modified"]["N"]),
+        tags={k: v["S"] for k, v in item.get("tags", {}).get("M", {}).items()},
+    )
+
+
+def _to_item(queue: Queue) -> dict[str, Any]:
+    return {
+        "account": {"S": queue.account},
+        "name": {"S": queue.name},
+        "fifo": {"BOOL": queue.fifo},
+        "attributes": {"M": {k: {"S": v} for k, v in queue.attributes.items()}},
+        "backing_url": {"S": queue.backing_url},
+        "backing_arn": {"S": queue.backing_arn},
+        "created": {"N": str(queue.created)},
+        "modified": {"N": str(queue.modified)},
+        "tags": {"M": {k: {"S": v} for k, v in queue.tags.items()}},
+    }
+
+
+class Registry:
+    """Queue records in DynamoDB with a short-lived per-container cache."""
+
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK, cache_ttl: float | None = None) -> None:
+        self._clock = clock
+        conf = settings.get()
+        self._ttl = conf.queue_cache_ttl if cache_ttl is None else cache_ttl
+        self._table = conf.queues_table
+        self._cache: TTLCache[tuple[str, str], Queue] = TTLCache(4096, clock)
+
+    def _ddb(self) -> Any:
+        return aws.client("dynamodb")
+
+    def get(self, account: str, name: str) -> Queue:
+        """The queue, or QueueDoesNotExist."""
+        cached = self._cache.get((account, name))
+        if cached is not None:
+            return cached
+        item = self._ddb().get_item(
+            TableName=self._table,
+            Key={"account": {"S": account}, "name": {"S": name}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            raise errors.queue_does_not_exist()
+        queue = _from_item(item)
+        if self._ttl > 0:
+            self._cache.put((account, name), queue, self._clock.now() + self._ttl)
+        return queue
+
+    def create(
+        self, account: str, name: str, raw_attributes: dict[str, str], tags: dict[str, str]
+    ) -> Queue:
+        """Create the queue, or return it when it exists with the same attributes."""
+        fifo_flag = raw_attributes.get("FifoQueue", "false").strip().lower()
+        if fifo_flag not in ("true", "false"):
+            raise errors.invalid_attribute_value(
+                "FifoQueue", "Invalid value for the parameter FifoQueue."
+            )
+        fifo = fifo_flag == "true"
+        if name.endswith(".fifo") and "FifoQueue" not in raw_attributes:
+            raise errors.invalid_parameter_value(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, "
+                "or underscores, must end with .fifo suffix and be 1 to 80 in length."
+            )
+        validate_queue_name(name, fifo)
+        attributes = validate_attributes(raw_attributes, fifo=fifo, creating=True)
+        try:
+            existing: Queue | None = self.get_fresh(account, name)
+        except errors.SqsError:
+            existing = None
+        if existing is not None:
+            return self._same_or_conflict(existing, attributes)
+        backing_url, backing_arn = backing.create_queue(fifo, attributes)
+        now = int(self._clock.now())
+        queue = Queue(account, name, fifo, attributes, backing_url, backing_arn, now, now, tags)
+        try:
+            self._ddb().put_item(
+                TableName=self._table,
+                Item=_to_item(queue),
+                ConditionExpression="attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": "name"},
+            )
+        except ClientError as err:
+            backing.delete_queue(backing_url)  # lost a race: leave nothing behind
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return self._same_or_conflict(self.get_fresh(account, name), attributes)
+        return queue
+
+    def _same_or_conflict(self, existing: Queue, attributes: dict[str, str]) -> Queue:
+        for key, value in attributes.items():
+            current = existing.attributes.get(key)
+            if current is None and key in INT_ATTRIBUTES:
+                current = str(INT_ATTRIBUTES[key][2])
+            if current != value:
+                raise errors.queue_name_exists(key)
+        return existing
+
+    def get_fresh(self, account: str, name: str) -> Queue:
+        self._cache.pop((account, name))
+        return self.get(account, name)
+
+    def set_attributes(self, queue: Queue, raw_attributes: dict[str, str]) -> Queue:
+        attributes = validate_attributes(raw_attributes, fifo=queue.fifo, creating=False)
+        if "FifoQueue" in raw_attributes:
+            raise errors.invalid_attribute_name("FifoQueue")
+        merged = {**queue.attributes, **attributes}
+        if merged.get("KmsMasterKeyId") and "SqsManagedSseEnabled" in attributes:
+            if attributes["SqsManagedSseEnabled"] == "true":
+                merged.pop("KmsMasterKeyId")
+        if "KmsMasterKeyId" in attributes:
+            merged.pop("SqsManagedSseEnabled", None)
+        validate_attributes(merged, fifo=queue.fifo, creating=False)
+        backing.set_attributes(queue.backing_url, attributes)
+        updated = replace(queue, attributes=merged, modified=int(self._clock.now()))
+        self._put_existing(updated)
+        return updated
+
+    def purge(self, queue: Queue) -> None:
+        try:
+            backing.purge_queue(queue.backing_url)
+        except ClientError as err:
+            if "PurgeQueueInProgress" in err.response["Error"]["Code"]:
+                raise errors.purge_queue_in_progress(queue.name) from None
+            raise
+
+    def set_tags(self, queue: Queue, tags: dict[str, str]) -> Queue:
+        updated = replace(queue, tags=tags)
+        self._put_existing(updated)
+        return updated
+
+    def _put_existing(self, queue: Queue) -> None:
+        try:
+            self._ddb().put_item(
+                TableName=self._table,
+                Item=_to_item(queue),
+                ConditionExpression="backing_url = :b",
+                ExpressionAttributeValues={":b": {"S": queue.backing_url}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise errors.queue_does_not_exist() from None
+            raise
+        self._cache.pop((queue.account, queue.name))
+
+    def delete(self, queue: Queue) -> None:
+        """Remove the record first, then the backing queue: no window where a half-queue shows."""
+        try:
+            self._ddb().delete_item(
+                TableName=self._table,
+                Key={"account": {"S": queue.account}, "name": {"S": queue.name}},
+                ConditionExpression="backing_url = :b",
+                ExpressionAttributeValues={":b": {"S": queue.backing_url}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise errors.queue_does_not_exist() from None
+            raise
+        self._cache.pop((queue.account, queue.name))
+        try:
+            backing.delete_queue(queue.backing_url)
+        except ClientError:
+            pass  # already gone; the registry no longer points at it
+
+    def list(
+        self, account: str, prefix: str, limit: int | None, start_after: str | None
+    ) -> tuple[list[Queue], str | None]:
+        """Queues of ``account`` whose name starts with ``prefix``, in name order."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "account = :a"
+            + (" AND begins_with(#n, :p)" if prefix else ""),
+            "ExpressionAttributeValues": {":a": {"S": account}},
+        }
+        if prefix:
+            kwargs["ExpressionAttributeNames"] = {"#n": "name"}
+            kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
+        if start_after:
+            kwargs["ExclusiveStartKey"] = {"account": {"S": account}, "name": {"S": start_after}}
+        found: list[Queue] = []
+        cap = limit if limit is not None else 1000
+        while True:
+            page = self._ddb().query(**kwargs)
+            found.extend(_from_item(item) for item in page.get("Items", []))
+            if len(found) >= cap or "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        more = len(found) > cap or (len(found) == cap and "LastEvaluatedKey" in page)
+        found = found[:cap]
+        next_name = found[-1].name if (limit is not None and more and found) else None
+        return found, next_name
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+
+def read_attributes(queue: Queue, names: list[str]) -> dict[str, str]:
+    """GetQueueAttributes: the requested names (or All) with SQS's values."""
+    wanted = set(ALL_READABLE) if "All" in names else set(names)
+    for name in wanted:
+        if name not in ALL_READABLE:
+            raise errors.invalid_attribute_name(name)
+    values: dict[str, str] = {"QueueArn": queue.arn}
+    values["CreatedTimestamp"] = str(queue.created)
+    values["LastModifiedTimestamp"] = str(queue.modified)
+    for name, (_, _, default) in INT_ATTRIBUTES.items():
+        values[name] = queue.attributes.get(name, str(default))
+    if queue.attributes.get("KmsMasterKeyId"):
+        values["KmsMasterKeyId"] = queue.attributes["KmsMasterKeyId"]
+        values["SqsManagedSseEnabled"] = "false"
+    else:
+        values["SqsManagedSseEnabled"] = "true"
+    if "Policy" in queue.attributes:
+        values["Policy"] = queue.attributes["Policy"]
+    if queue.fifo:
+        values["FifoQueue"] = "true"
+        values["ContentBasedDeduplication"] = queue.attributes.get(
+            "ContentBasedDeduplication", "false"
+        )
+    if wanted & set(backing.COUNT_ATTRIBUTES):
+        values.update(backing.counts(queue.backing_url))
+    return {k: v for k, v in values.items() if k in wanted}

@@ -1,0 +1,141 @@
+"""Backing SQS queues: one per sealq queue, holding only sealed messages.
+
+Backing queues are named ``sealq-<random hex>`` (``.fifo`` kept for FIFO queues), so
+neither the tenant's account nor the queue's name shows in the store. Their own
+visibility, delay, retention and wait settings mirror the sealq queue's; their
+maximum size is always SQS's largest, since sealed bodies are larger than plaintext.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import aws
+
+BACKING_PREFIX = "sealq-"
+# Attributes of the sealq queue that are mirrored on its backing queue.
+MIRRORED_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+)
+COUNT_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+@dataclass(frozen=True)
+class BackingMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: dict[str, str]
+
+
+def _sqs() -> Any:
+    return aws.client("sqs")
+
+
+def create_queue(fifo: bool, attributes: dict[str, str]) -> tuple[str, str]:
+    """Create a new backing queue; returns (url, arn)."""
+    name = BACKING_PREFIX + secrets.token_hex(16) + (".fifo" if fifo else "")
+    attrs = {k: v for k, v in attributes.items() if k in MIRRORED_ATTRIBUTES}
+    attrs["MaximumMessageSize"] = "1048576"
+    if fifo:
+        attrs["FifoQueue"] = "true"
+    url = _sqs().create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+    arn = _sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    return url, arn
+
+
+def set_attributes(url: str, attributes: dict[str, str]) -> None:
+    attrs = {k: v for k, v in attributes.items() if k in MIRRORED_ATTRIBUTES}
+    if attrs:
+        _sqs().set_queue_attributes(QueueUrl=url, Attributes=attrs)
+
+
+def delete_queue(url: str) -> None:
+    _sqs().delete_queue(QueueUrl=url)
+
+
+def purge_queue(url: str) -> None:
+    _sqs().purge_queue(QueueUrl=url)
+
+
+def counts(url: str) -> dict[str, str]:
+    return dict(
+        _sqs().get_queue_attributes(QueueUrl=url, AttributeNames=list(COUNT_ATTRIBUTES))[
+            "Attributes"
+        ]
+    )
+
+
+def send(
+    url: str,
+    body: str,
+    *,
+    delay: int | None = None,
+    group_id: str | None = None,
+    dedup_id: str | None = None,
+) -> dict[str, str]:
+    """Send one sealed body; returns MessageId (and SequenceNumber for FIFO)."""
+    kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
+    if delay is not None:
+        kwargs["DelaySeconds"] = delay
+    if group_id is not None:
+        kwargs["MessageGroupId"] = group_id
+    if dedup_id is not None:
+        kwargs["MessageDeduplicationId"] = dedup_id
+    out = _sqs().send_message(**kwargs)
+    result = {"MessageId": out["MessageId"]}
+    if "SequenceNumber" in out:
+        result["SequenceNumber"] = out["SequenceNumber"]
+    return result
+
+
+def receive(
+    url: str,
+    *,
+    max_messages: int,
+    visibility_timeout: int | None,
+    wait_seconds: int | None,
+    attempt_id: str | None = None,
+) -> list[BackingMessage]:
+    kwargs: dict[str, Any] = {
+        "QueueUrl": url,
+        "MaxNumberOfMessages": max_messages,
+        "MessageSystemAttributeNames": ["All"],
+    }
+    if visibility_timeout is not None:
+        kwargs["VisibilityTimeout"] = visibility_timeout
+    if wait_seconds is not None:
+        kwargs["WaitTimeSeconds"] = wait_seconds
+    if attempt_id is not None:
+        kwargs["ReceiveRequestAttemptId"] = attempt_id
+    out = _sqs().receive_message(**kwargs)
+    return [
+        BackingMessage(
+            message_id=m["MessageId"],
+            receipt_handle=m["ReceiptHandle"],
+            body=m["Body"],
+            attributes=dict(m.get("Attributes", {})),
+        )
+        for m in out.get("Messages", [])
+    ]
+
+
+def delete(url: str, receipt_handle: str) -> None:
+    _sqs().delete_message(QueueUrl=url, ReceiptHandle=receipt_handle)
+
+
+def change_visibility(url: str, receipt_handle: str, timeout: int) -> None:
+    _sqs().change_message_visibility(
+        QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=timeout
+    )
