@@ -26,13 +26,14 @@ from chalicelib.protocol.json10 import (
     require_str,
 )
 from chalicelib.protocol.validation import (
+    check_batch_size,
+    message_size,
     parse_message_attributes,
     validate_batch_entries,
+    validate_fifo_id,
     validate_message_body,
 )
 from chalicelib.queues import Queue, Registry, read_attributes
-
-MAX_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,10 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> Outgoing:
     delay = opt_int(params, "DelaySeconds", 0, 900)
     group_id = opt_str(params, "MessageGroupId")
     dedup_id = opt_str(params, "MessageDeduplicationId")
+    if group_id is not None:
+        validate_fifo_id("MessageGroupId", group_id)
+    if dedup_id is not None:
+        validate_fifo_id("MessageDeduplicationId", dedup_id)
     if queue.fifo:
         if delay is not None and delay != 0:
             raise invalid_value(
@@ -217,13 +222,20 @@ def send_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[s
     return svc.messages.send(queue, _outgoing(queue, params), caller.account)
 
 
+def _entry_size(entry: dict[str, Any]) -> int:
+    body = entry.get("MessageBody")
+    body = body if isinstance(body, str) else ""
+    try:
+        return message_size(body, parse_message_attributes(entry.get("MessageAttributes")))
+    except errors.SqsError:
+        return message_size(body)  # the entry fails on its own below
+
+
 @action("SendMessageBatch")
 def send_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = svc.queue(caller, params)
     entries = validate_batch_entries(params.get("Entries"))
-    total = sum(len(str(e.get("MessageBody", "")).encode("utf-8")) for e in entries)
-    if total > MAX_BATCH_BYTES:
-        raise errors.batch_request_too_long(total)
+    check_batch_size(_entry_size(entry) for entry in entries)
     successful, failed = [], []
     for entry in entries:
         try:
@@ -268,7 +280,7 @@ def delete_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict
 @action("DeleteMessageBatch")
 def delete_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = svc.queue(caller, params)
-    entries = validate_batch_entries(params.get("Entries"))
+    entries = validate_batch_entries(params.get("Entries"), operation="DeleteMessageBatch")
     successful, failed = [], []
     for entry in entries:
         try:
@@ -297,7 +309,9 @@ def change_message_visibility_batch(
     svc: Actions, caller: Caller, params: dict[str, Any]
 ) -> dict[str, Any]:
     queue = svc.queue(caller, params)
-    entries = validate_batch_entries(params.get("Entries"))
+    entries = validate_batch_entries(
+        params.get("Entries"), operation="ChangeMessageVisibilityBatch"
+    )
     successful, failed = [], []
     for entry in entries:
         try:
