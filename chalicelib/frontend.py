@@ -15,6 +15,7 @@ from typing import Any
 
 from chalicelib import keyservice, settings
 from chalicelib.actions import Actions, Caller
+from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keycache import HandlerKeyCache
 from chalicelib.keyservice.api import KeyService, KeyServiceError
 from chalicelib.messages import Messages, kms_failure
@@ -67,14 +68,17 @@ class Frontend:
             return json10.failure(errors.internal_failure(), request_id)
 
 
-def build(key_service: KeyService) -> Frontend:
+def build(key_service: KeyService, clock: Clock = SYSTEM_CLOCK) -> Frontend:
     """A handler container's object graph over a key service."""
     conf = settings.get()
     keys = HandlerKeyCache(
-        key_service, max_entries=conf.handler_cache_size, decrypt_ttl=conf.decrypt_key_ttl
+        key_service,
+        clock=clock,
+        max_entries=conf.handler_cache_size,
+        decrypt_ttl=conf.decrypt_key_ttl,
     )
     messages = Messages(Sealer(keys), ServiceSecrets(key_service))
-    return Frontend(Actions(Registry(), messages))
+    return Frontend(Actions(Registry(clock=clock), messages))
 
 
 _lock = threading.Lock()

@@ -1,0 +1,113 @@
+"""A fleet of simulated containers on one moto backend, driven by real boto3 clients.
+
+Each handler container is a full ``frontend`` object graph (its own tier-1 cache,
+queue cache and secrets); each key-service container is a ``KeyServiceCore``
+with its own boto3 KMS client. KMS traffic is counted at the botocore layer of
+those clients, never by sealq's own counters. An ``sqs`` client for a handler
+is an ordinary boto3 client whose HTTP send is answered by that handler, so
+botocore serializes requests and parses responses (and errors) exactly as it
+would over the network.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse, HeadersDict
+
+from chalicelib import aws, frontend, settings
+from chalicelib.clock import Clock
+from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
+from chalicelib.keyservice.transport import InProcessTransport
+
+ENDPOINT = "http://sealq.test"
+REGION = "us-east-1"
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+class KmsCounter:
+    """Counts KMS operations per key-service container, thread-safely."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: collections.Counter[tuple[int, str]] = collections.Counter()
+
+    def hook(self, container: int) -> Any:
+        def count(model: Any, **_: Any) -> None:
+            with self._lock:
+                self.calls[(container, model.name)] += 1
+
+        return count
+
+    def total(self, operation: str) -> int:
+        with self._lock:
+            return sum(n for (_, op), n in self.calls.items() if op == operation)
+
+    def by_container(self, operation: str) -> dict[int, int]:
+        with self._lock:
+            return {c: n for (c, op), n in self.calls.items() if op == operation}
+
+
+class Fleet:
+    def __init__(self, clock: Clock, key_service_containers: int = 1) -> None:
+        self.clock = clock
+        self.kms = KmsCounter()
+        conf = settings.get()
+        self.cores = []
+        for index in range(key_service_containers):
+            kms = boto3.client("kms", region_name=REGION)
+            kms.meta.events.register("before-call.kms.*", self.kms.hook(index))
+            self.cores.append(
+                KeyServiceCore(
+                    kms=kms,
+                    dynamodb=aws.client("dynamodb"),
+                    table=conf.keys_table,
+                    default_kms_key=conf.default_kms_key,
+                    clock=clock,
+                    cache_size=conf.key_service_cache_size,
+                    decrypt_ttl=conf.decrypt_key_ttl,
+                    sleep=lambda _s: threading.Event().wait(0.01),
+                )
+            )
+        self._next_core = itertools.cycle(range(key_service_containers))
+
+    def handler(self, core: int | None = None) -> frontend.Frontend:
+        """A new, cold handler container calling key-service container ``core``."""
+        index = next(self._next_core) if core is None else core
+        client = KeyServiceClient(InProcessTransport(self.cores[index]))
+        return frontend.build(client, clock=self.clock)
+
+    def sqs(self, handler: frontend.Frontend | None = None) -> Any:
+        """A boto3 SQS client whose requests are served by ``handler``."""
+        return sqs_client(handler or self.handler())
+
+
+def sqs_client(handler: frontend.Frontend) -> Any:
+    client = boto3.client("sqs", region_name=REGION, endpoint_url=ENDPOINT)
+
+    def serve(request: Any, **_: Any) -> AWSResponse:
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers = {
+            k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()
+        }
+        resp = handler.handle(headers, body, ENDPOINT)
+        return AWSResponse(
+            request.url, resp.status, HeadersDict(resp.headers), _Raw(resp.body.encode("utf-8"))
+        )
+
+    client.meta.events.register("before-send.sqs.*", serve)
+    return client
