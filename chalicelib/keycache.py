@@ -1,0 +1,143 @@
+"""The message handler's tier-1 cache of data keys (warm container, per-key deadline).
+
+It keeps KMS and the key service off the per-message path (invariant 5) while
+never handing out a data key at or after its deadline (invariant 1). Misses are
+single-flight per key, so a burst of cold threads costs one key-service call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+
+from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.keyservice.api import DataKey, KeyService, KeyServiceError
+from chalicelib.ttlcache import TTLCache
+
+# Canonical, hashable form of an encryption context: sorted (key, value) pairs.
+_Context = tuple[tuple[str, str], ...]
+
+
+def _canonical(context: Mapping[str, str]) -> _Context:
+    return tuple(sorted(context.items()))
+
+
+def key_identity(*, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
+    """sha256 over (cmk_arn, encrypted key, sorted context), length-prefixed so no two
+    distinct inputs serialize alike; this is what a decrypted data key is cached under."""
+    digest = hashlib.sha256()
+
+    def part(data: bytes) -> None:
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+
+    part(cmk_arn.encode())
+    part(encrypted)
+    items = _canonical(context)
+    digest.update(len(items).to_bytes(8, "big"))
+    for name, value in items:
+        part(name.encode())
+        part(value.encode())
+    return digest.digest()
+
+
+class HandlerKeyCache:
+    """Data keys for sealing per (queue, CMK), and plaintexts of encrypted keys for opening.
+
+    Thread-safe (``chalice local`` serves each request on its own thread). Holds
+    plaintext keys in memory only; ``clear()`` drops them (tests, moto resets).
+    """
+
+    def __init__(
+        self,
+        service: KeyService,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        max_entries: int,
+        decrypt_ttl: float,
+    ) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ValueError(f"max_entries must be an integer of at least 1, got {max_entries!r}")
+        if (
+            isinstance(decrypt_ttl, bool)
+            or not isinstance(decrypt_ttl, int | float)
+            or not math.isfinite(decrypt_ttl)
+            or decrypt_ttl < 0
+        ):
+            raise ValueError(f"decrypt_ttl must be a finite number >= 0, got {decrypt_ttl!r}")
+        self._service = service
+        self._clock = clock
+        self._decrypt_ttl = float(decrypt_ttl)
+        # Cache keys include the context: a key generated under another context would
+        # make a message that the stock KMS provider cannot open (invariant 3).
+        self._encrypt: TTLCache[tuple[str, str, _Context], DataKey] = TTLCache(
+            max_entries, clock
+        )
+        self._decrypt: TTLCache[bytes, bytes] = TTLCache(max_entries, clock)
+
+    def encryption_key(
+        self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
+    ) -> DataKey:
+        """The data key to seal with now; ``clock.now() < deadline`` holds on return.
+
+        Raises KeyServiceError as the service raised it, or with code InternalFailure
+        if the service keeps handing out keys that are already past their deadline.
+        """
+        cache_key = (queue_arn, cmk, _canonical(context))
+        found = self._encrypt.get(cache_key)
+        if found is not None:
+            return found
+        with self._encrypt.lock_for(cache_key):
+            found = self._encrypt.get(cache_key)
+            if found is not None:
+                return found
+            # A key service whose clock runs ahead (or whose current key just ran out)
+            # can hand out a key that is already expired here: ask once more, then fail.
+            for _ in range(2):
+                key = self._service.data_key(
+                    queue_arn=queue_arn, cmk=cmk, context=context, reuse_period=reuse_period
+                )
+                now = self._clock.now()
+                self._remember_decrypted(key.encrypted, key.cmk_arn, context, key.plaintext, now)
+                if now < key.deadline:
+                    self._encrypt.put(cache_key, key, key.deadline)
+                    return key
+        raise KeyServiceError(
+            "InternalFailure", "the key service returned a data key past its deadline"
+        )
+
+    def decryption_key(
+        self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
+    ) -> bytes:
+        """The plaintext of an encrypted data key; asks the key service only on a miss."""
+        identity = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
+        found = self._decrypt.get(identity)
+        if found is not None:
+            return found
+        with self._decrypt.lock_for(identity):
+            found = self._decrypt.get(identity)
+            if found is not None:
+                return found
+            plaintext = self._service.decrypt_key(
+                encrypted=encrypted, cmk_arn=cmk_arn, context=context
+            )
+            self._decrypt.put(identity, plaintext, self._clock.now() + self._decrypt_ttl)
+            return plaintext
+
+    def clear(self) -> None:
+        """Forget every key (tests; a moto backend reset)."""
+        self._encrypt.clear()
+        self._decrypt.clear()
+
+    def _remember_decrypted(
+        self,
+        encrypted: bytes,
+        cmk_arn: str,
+        context: Mapping[str, str],
+        plaintext: bytes,
+        now: float,
+    ) -> None:
+        """Seed the decrypt side so opening our own messages never asks the key service."""
+        identity = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
+        self._decrypt.put(identity, plaintext, now + self._decrypt_ttl)

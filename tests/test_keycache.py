@@ -1,0 +1,294 @@
+"""The handler's tier-1 key cache, against a key-service double that calls moto KMS."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import Clock, FakeClock
+from chalicelib.keycache import HandlerKeyCache, key_identity
+from chalicelib.keyservice.api import DataKey, KeyServiceError
+
+DEFAULT_CMK = "alias/sealq-default"
+QUEUE_A = "arn:aws:sqs:us-east-1:000000000000:a"
+QUEUE_B = "arn:aws:sqs:us-east-1:000000000000:b"
+QUEUE_C = "arn:aws:sqs:us-east-1:000000000000:c"
+REUSE = 300
+
+_KMS_CODES = {
+    "NotFoundException": "KmsNotFound",
+    "DisabledException": "KmsDisabled",
+    "AccessDeniedException": "KmsAccessDenied",
+    "KMSInvalidStateException": "KmsInvalidState",
+    "ThrottlingException": "KmsThrottled",
+}
+
+
+def context_of(queue_arn: str) -> dict[str, str]:
+    return {"sealq:queue-arn": queue_arn, "sealq:account": "000000000000"}
+
+
+class KmsKeyService:
+    """Stands in for the real key service (tested elsewhere): moto KMS, counted calls.
+
+    ``deadline_offsets`` overrides the deadline of the next keys (seconds from now);
+    ``hold`` makes the first call wait up to that long for a second, concurrent one,
+    so a missing single-flight shows up as more than one call.
+    """
+
+    def __init__(self, clock: Clock, *, hold: float = 0.0) -> None:
+        self.clock = clock
+        self.hold = hold
+        self.fail: KeyServiceError | None = None
+        self.deadline_offsets: list[float] = []
+        self.issued: list[DataKey] = []
+        self.data_key_calls = 0
+        self.decrypt_calls = 0
+        self._lock = threading.Lock()
+        self._second_caller = threading.Event()
+        self._kms = boto3.client("kms", region_name="us-east-1")
+
+    def _enter(self, counter: str) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+            calls = self.data_key_calls + self.decrypt_calls
+        if calls > 1:
+            self._second_caller.set()
+        elif self.hold:
+            self._second_caller.wait(self.hold)
+        if self.fail is not None:
+            raise self.fail
+
+    def _kms_call(self, call: Callable[[], dict]) -> dict:
+        try:
+            return call()
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            raise KeyServiceError(_KMS_CODES.get(code, "InternalFailure"), code) from None
+
+    def data_key(
+        self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
+    ) -> DataKey:
+        self._enter("data_key_calls")
+        out = self._kms_call(
+            lambda: self._kms.generate_data_key(
+                KeyId=cmk, KeySpec="AES_256", EncryptionContext=dict(context)
+            )
+        )
+        offset = self.deadline_offsets.pop(0) if self.deadline_offsets else reuse_period
+        key = DataKey(
+            plaintext=out["Plaintext"],
+            encrypted=out["CiphertextBlob"],
+            cmk_arn=out["KeyId"],
+            deadline=self.clock.now() + offset,
+        )
+        self.issued.append(key)
+        return key
+
+    def decrypt_key(
+        self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
+    ) -> bytes:
+        self._enter("decrypt_calls")
+        out = self._kms_call(
+            lambda: self._kms.decrypt(
+                CiphertextBlob=encrypted, KeyId=cmk_arn, EncryptionContext=dict(context)
+            )
+        )
+        return bytes(out["Plaintext"])
+
+    def service_secret(self, name: str) -> bytes:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def kms(moto: None) -> str:
+    """moto KMS with the default CMK under its alias (all these tests need of ``stack``)."""
+    client = boto3.client("kms", region_name="us-east-1")
+    key_id = client.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    client.create_alias(AliasName=DEFAULT_CMK, TargetKeyId=key_id)
+    return str(client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture
+def service(kms: str, clock: FakeClock) -> KmsKeyService:
+    return KmsKeyService(clock)
+
+
+@pytest.fixture
+def cache(service: KmsKeyService, clock: FakeClock) -> HandlerKeyCache:
+    return HandlerKeyCache(service, clock=clock, max_entries=16, decrypt_ttl=600)
+
+
+def data_key(cache: HandlerKeyCache, queue_arn: str = QUEUE_A) -> DataKey:
+    return cache.encryption_key(
+        queue_arn=queue_arn, cmk=DEFAULT_CMK, context=context_of(queue_arn), reuse_period=REUSE
+    )
+
+
+@pytest.mark.parametrize(
+    ("max_entries", "decrypt_ttl"),
+    [(0, 60.0), (-1, 60.0), (True, 60.0), (1.5, 60.0), (4, -1.0), (4, float("nan")),
+     (4, float("inf"))],
+)
+def test_rejects_bad_settings_at_construction(max_entries, decrypt_ttl, clock):
+    with pytest.raises(ValueError):
+        HandlerKeyCache(
+            KmsKeyService(clock), clock=clock, max_entries=max_entries, decrypt_ttl=decrypt_ttl
+        )
+
+
+def test_reuses_a_data_key_until_its_deadline_then_fetches_a_new_one(cache, service, clock):
+    first = data_key(cache)
+    clock.advance(REUSE - 0.001)
+    assert data_key(cache) == first
+    assert service.data_key_calls == 1
+
+    clock.advance(0.001)  # now == deadline: the old key must not be returned
+    second = data_key(cache)
+    assert service.data_key_calls == 2
+    assert second.encrypted != first.encrypted
+    assert clock.now() < second.deadline
+
+
+def test_a_key_the_service_set_in_the_past_is_never_returned(cache, service, clock):
+    service.deadline_offsets = [-1.0]
+    key = data_key(cache)
+    assert key == service.issued[1] != service.issued[0]
+    assert clock.now() < key.deadline
+
+
+def test_fails_when_the_service_keeps_handing_out_expired_keys(cache, service):
+    service.deadline_offsets = [0.0, -5.0]
+    with pytest.raises(KeyServiceError) as raised:
+        data_key(cache)
+    assert raised.value.code == "InternalFailure"
+    assert service.data_key_calls == 2
+
+
+def test_twenty_cold_threads_make_one_data_key_call(kms, clock):
+    service = KmsKeyService(clock, hold=0.2)
+    cache = HandlerKeyCache(service, clock=clock, max_entries=16, decrypt_ttl=600)
+    start = threading.Barrier(20)
+    keys: list[DataKey] = []
+
+    def seal_key() -> None:
+        start.wait()
+        keys.append(data_key(cache))
+
+    threads = [threading.Thread(target=seal_key) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert service.data_key_calls == 1
+    assert len(keys) == 20 and len({key.encrypted for key in keys}) == 1
+
+
+def test_twenty_cold_threads_make_one_decrypt_call(kms, clock):
+    producer = HandlerKeyCache(KmsKeyService(clock), clock=clock, max_entries=4, decrypt_ttl=60)
+    sealed = data_key(producer)
+    service = KmsKeyService(clock, hold=0.2)
+    consumer = HandlerKeyCache(service, clock=clock, max_entries=4, decrypt_ttl=60)
+    start = threading.Barrier(20)
+    plaintexts: list[bytes] = []
+
+    def open_key() -> None:
+        start.wait()
+        plaintexts.append(
+            consumer.decryption_key(
+                encrypted=sealed.encrypted, cmk_arn=sealed.cmk_arn, context=context_of(QUEUE_A)
+            )
+        )
+
+    threads = [threading.Thread(target=open_key) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert service.decrypt_calls == 1
+    assert plaintexts == [sealed.plaintext] * 20
+
+
+def test_holds_at_most_max_entries_queues_least_recently_used_out_first(service, clock):
+    cache = HandlerKeyCache(service, clock=clock, max_entries=2, decrypt_ttl=60)
+    for queue in (QUEUE_A, QUEUE_B, QUEUE_C):
+        data_key(cache, queue)
+    assert service.data_key_calls == 3
+    data_key(cache, QUEUE_C)
+    assert service.data_key_calls == 3
+    data_key(cache, QUEUE_A)  # evicted by C: fetched again, evicting B
+    assert service.data_key_calls == 4
+    data_key(cache, QUEUE_C)
+    assert service.data_key_calls == 4
+    data_key(cache, QUEUE_B)
+    assert service.data_key_calls == 5
+
+
+def test_decrypts_its_own_data_keys_without_asking_the_service(cache, service):
+    key = data_key(cache)
+    reordered = dict(reversed(list(context_of(QUEUE_A).items())))
+    plaintext = cache.decryption_key(
+        encrypted=key.encrypted, cmk_arn=key.cmk_arn, context=reordered
+    )
+    assert plaintext == key.plaintext
+    assert service.decrypt_calls == 0
+
+
+def test_decrypted_keys_expire_decrypt_ttl_after_fetch(kms, clock):
+    key = data_key(HandlerKeyCache(KmsKeyService(clock), clock=clock, max_entries=4,
+                                   decrypt_ttl=60))
+    service = KmsKeyService(clock)
+    consumer = HandlerKeyCache(service, clock=clock, max_entries=4, decrypt_ttl=60)
+
+    def decrypt() -> bytes:
+        return consumer.decryption_key(
+            encrypted=key.encrypted, cmk_arn=key.cmk_arn, context=context_of(QUEUE_A)
+        )
+
+    assert decrypt() == key.plaintext
+    clock.advance(59.999)
+    assert decrypt() == key.plaintext
+    assert service.decrypt_calls == 1
+    clock.advance(0.001)
+    assert decrypt() == key.plaintext
+    assert service.decrypt_calls == 2
+
+
+def test_key_identity_covers_arn_ciphertext_and_context_but_not_context_order():
+    base = key_identity(encrypted=b"edk", cmk_arn="arn:k", context={"a": "1", "b": "2"})
+    assert base == key_identity(encrypted=b"edk", cmk_arn="arn:k", context={"b": "2", "a": "1"})
+    assert base != key_identity(encrypted=b"edk", cmk_arn="arn:j", context={"a": "1", "b": "2"})
+    assert base != key_identity(encrypted=b"edj", cmk_arn="arn:k", context={"a": "1", "b": "2"})
+    assert base != key_identity(encrypted=b"edk", cmk_arn="arn:k", context={"a": "1", "b": "3"})
+    assert base != key_identity(encrypted=b"edk", cmk_arn="arn:k", context={"a": "1"})
+    # Length prefixes: moving bytes between fields changes the identity.
+    assert key_identity(encrypted=b"dk", cmk_arn="arn:ke", context={}) != key_identity(
+        encrypted=b"edk", cmk_arn="arn:k", context={}
+    )
+
+
+def test_key_service_errors_propagate_unchanged_and_are_not_cached(cache, service):
+    service.fail = KeyServiceError("KmsDisabled", "the key is disabled")
+    with pytest.raises(KeyServiceError) as raised:
+        data_key(cache)
+    assert raised.value is service.fail
+    with pytest.raises(KeyServiceError) as raised:
+        cache.decryption_key(encrypted=b"x" * 96, cmk_arn="arn:k", context=context_of(QUEUE_A))
+    assert raised.value is service.fail
+
+    service.fail = None
+    assert data_key(cache).plaintext
+
+
+def test_clear_forgets_every_key(cache, service):
+    key = data_key(cache)
+    cache.clear()
+    data_key(cache)
+    assert service.data_key_calls == 2
+    cache.clear()
+    cache.decryption_key(encrypted=key.encrypted, cmk_arn=key.cmk_arn, context=context_of(QUEUE_A))
+    assert service.decrypt_calls == 1
