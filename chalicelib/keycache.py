@@ -71,9 +71,7 @@ class HandlerKeyCache:
         self._decrypt_ttl = float(decrypt_ttl)
         # Cache keys include the context: a key generated under another context would
         # make a message that the stock KMS provider cannot open (invariant 3).
-        self._encrypt: TTLCache[tuple[str, str, _Context], DataKey] = TTLCache(
-            max_entries, clock
-        )
+        self._encrypt: TTLCache[tuple[str, str, _Context], DataKey] = TTLCache(max_entries, clock)
         self._decrypt: TTLCache[bytes, bytes] = TTLCache(max_entries, clock)
 
     def encryption_key(

@@ -89,9 +89,7 @@ class KmsKeyService:
         self.issued.append(key)
         return key
 
-    def decrypt_key(
-        self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
-    ) -> bytes:
+    def decrypt_key(self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
         self._enter("decrypt_calls")
         out = self._kms_call(
             lambda: self._kms.decrypt(
@@ -131,8 +129,15 @@ def data_key(cache: HandlerKeyCache, queue_arn: str = QUEUE_A) -> DataKey:
 
 @pytest.mark.parametrize(
     ("max_entries", "decrypt_ttl"),
-    [(0, 60.0), (-1, 60.0), (True, 60.0), (1.5, 60.0), (4, -1.0), (4, float("nan")),
-     (4, float("inf"))],
+    [
+        (0, 60.0),
+        (-1, 60.0),
+        (True, 60.0),
+        (1.5, 60.0),
+        (4, -1.0),
+        (4, float("nan")),
+        (4, float("inf")),
+    ],
 )
 def test_rejects_bad_settings_at_construction(max_entries, decrypt_ttl, clock):
     with pytest.raises(ValueError):
@@ -239,8 +244,9 @@ def test_decrypts_its_own_data_keys_without_asking_the_service(cache, service):
 
 
 def test_decrypted_keys_expire_decrypt_ttl_after_fetch(kms, clock):
-    key = data_key(HandlerKeyCache(KmsKeyService(clock), clock=clock, max_entries=4,
-                                   decrypt_ttl=60))
+    key = data_key(
+        HandlerKeyCache(KmsKeyService(clock), clock=clock, max_entries=4, decrypt_ttl=60)
+    )
     service = KmsKeyService(clock)
     consumer = HandlerKeyCache(service, clock=clock, max_entries=4, decrypt_ttl=60)
 
