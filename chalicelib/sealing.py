@@ -1,0 +1,239 @@
+"""Sealing and opening messages: aws-encryption-sdk messages fed by the tier-1 key cache.
+
+A sealed message is a standard ESDK message (committing, unsigned suite; one
+``aws-kms`` EDK whose key info is the CMK ARN), so the stock SDK with a KMS key
+provider opens it with no sealq code (invariant 3). The encryption context binds
+it to its queue (invariant 4); ``open`` checks that binding before asking for a key.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aws_encryption_sdk
+from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+from aws_encryption_sdk.materials_managers import (
+    DecryptionMaterials,
+    DecryptionMaterialsRequest,
+    EncryptionMaterials,
+    EncryptionMaterialsRequest,
+)
+from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
+from aws_encryption_sdk.structures import DataKey as EsdkDataKey
+from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
+from cryptography.exceptions import InvalidTag
+
+from chalicelib.keycache import HandlerKeyCache
+
+SUITE = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+PROVIDER_ID = "aws-kms"
+QUEUE_ARN_KEY = "sealq:queue-arn"
+ACCOUNT_KEY = "sealq:account"
+_CONTEXT_KEYS = frozenset({QUEUE_ARN_KEY, ACCOUNT_KEY})
+# One frame holds any SQS message (bodies are at most 1 MiB): 4 KiB frames (the
+# SDK's default) make a 64 KiB body three times slower to seal and open.
+FRAME_LENGTH = 1 << 20
+_KMS_KEY_ARN = re.compile(r"arn:[a-z0-9-]+:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9_-]+")
+# What malformed input raises from inside the SDK besides its own errors (found by
+# fuzzing: InvalidTag from frame bodies, UnicodeDecodeError from the context).
+_MALFORMED = (AWSEncryptionSDKClientError, InvalidTag, ValueError, struct.error)
+
+
+class _DropCloseNoise(logging.Filter):
+    """The SDK logs a traceback ("Error on closing") after every failed decrypt; the
+    failure itself reaches the caller, so the record only lets forged input flood logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Error on closing"
+
+
+_CLOSE_NOISE = _DropCloseNoise()
+
+
+class _Source(io.BytesIO):
+    """Ciphertext whose read position survives the SDK closing it (trailing-byte check)."""
+
+    def close(self) -> None:
+        pass
+
+
+def encryption_context(queue_arn: str, account: str) -> dict[str, str]:
+    """The context every message of ``queue_arn`` is sealed under, and nothing else."""
+    if not queue_arn or not account:
+        raise ValueError("queue_arn and account must be non-empty")
+    return {QUEUE_ARN_KEY: queue_arn, ACCOUNT_KEY: account}
+
+
+class SealError(Exception):
+    """A message failed to open: tampered, bound to another queue, wrong format.
+
+    Messages name the check that failed, never plaintext or key material.
+    """
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An opened message and the queue it was sealed for (read from its header)."""
+
+    plaintext: bytes = field(repr=False)
+    queue_arn: str
+    account: str
+
+
+class _SealMaterials(CryptoMaterialsManager):
+    """Encryption materials for one seal: the cached data key of (queue, CMK)."""
+
+    __slots__ = ("_keys", "_queue_arn", "_cmk", "_reuse_period", "_context")
+
+    def __init__(
+        self,
+        keys: HandlerKeyCache,
+        *,
+        queue_arn: str,
+        cmk: str,
+        reuse_period: int,
+        context: dict[str, str],
+    ) -> None:
+        self._keys = keys
+        self._queue_arn = queue_arn
+        self._cmk = cmk
+        self._reuse_period = reuse_period
+        self._context = context
+
+    def get_encryption_materials(self, request: EncryptionMaterialsRequest) -> EncryptionMaterials:
+        if request.encryption_context != self._context:
+            # The EDK is bound to self._context; a different header context would
+            # produce a message that KMS refuses to open.
+            raise ValueError("encryption context differs from the sealing context")
+        # Fetched here, right before the SDK encrypts, so the deadline check is fresh.
+        key = self._keys.encryption_key(
+            queue_arn=self._queue_arn,
+            cmk=self._cmk,
+            context=self._context,
+            reuse_period=self._reuse_period,
+        )
+        info = MasterKeyInfo(provider_id=PROVIDER_ID, key_info=key.cmk_arn.encode())
+        return EncryptionMaterials(
+            algorithm=SUITE,
+            data_encryption_key=EsdkDataKey(
+                key_provider=info, data_key=key.plaintext, encrypted_data_key=key.encrypted
+            ),
+            encrypted_data_keys={
+                EncryptedDataKey(key_provider=info, encrypted_data_key=key.encrypted)
+            },
+            encryption_context=dict(self._context),
+        )
+
+    def decrypt_materials(self, request: DecryptionMaterialsRequest) -> DecryptionMaterials:
+        raise NotImplementedError("sealing materials do not decrypt")
+
+
+class _OpenMaterials(CryptoMaterialsManager):
+    """Decryption materials for one open: checks the header, then asks the key cache."""
+
+    __slots__ = ("_keys", "_accept", "queue_arn", "account")
+
+    def __init__(self, keys: HandlerKeyCache, accept: Callable[[str], bool]) -> None:
+        self._keys = keys
+        self._accept = accept
+        self.queue_arn = ""
+        self.account = ""
+
+    def get_encryption_materials(self, request: EncryptionMaterialsRequest) -> EncryptionMaterials:
+        raise NotImplementedError("opening materials do not encrypt")
+
+    def decrypt_materials(self, request: DecryptionMaterialsRequest) -> DecryptionMaterials:
+        if request.algorithm is not SUITE:
+            raise SealError("unexpected algorithm suite")
+        context: Mapping[str, str] = request.encryption_context
+        if context.keys() != _CONTEXT_KEYS:
+            raise SealError("unexpected encryption context")
+        queue_arn, account = context[QUEUE_ARN_KEY], context[ACCOUNT_KEY]
+        if not self._accept(queue_arn):
+            raise SealError("message is bound to another queue")
+        edks = request.encrypted_data_keys
+        if len(edks) != 1:
+            raise SealError("expected exactly one encrypted data key")
+        (edk,) = edks
+        if edk.key_provider.provider_id != PROVIDER_ID:
+            raise SealError("unexpected key provider")
+        try:
+            cmk_arn = edk.key_provider.key_info.decode("ascii")
+        except UnicodeDecodeError:
+            raise SealError("malformed key ARN") from None
+        if not _KMS_KEY_ARN.fullmatch(cmk_arn):
+            raise SealError("malformed key ARN")
+        plaintext = self._keys.decryption_key(
+            encrypted=edk.encrypted_data_key, cmk_arn=cmk_arn, context=context
+        )
+        self.queue_arn, self.account = queue_arn, account
+        return DecryptionMaterials(
+            data_key=EsdkDataKey(
+                key_provider=edk.key_provider,
+                data_key=plaintext,
+                encrypted_data_key=edk.encrypted_data_key,
+            )
+        )
+
+
+class Sealer:
+    """Seals and opens messages; thread-safe, one per container (the SDK client is reused)."""
+
+    def __init__(self, keys: HandlerKeyCache) -> None:
+        self._keys = keys
+        logging.getLogger("aws_encryption_sdk.streaming_client").addFilter(_CLOSE_NOISE)
+        self._client: Any = aws_encryption_sdk.EncryptionSDKClient(
+            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+            max_encrypted_data_keys=1,
+        )
+
+    def seal(
+        self, plaintext: bytes, *, queue_arn: str, account: str, cmk: str, reuse_period: int
+    ) -> bytes:
+        """An ESDK message of ``plaintext`` bound to ``queue_arn``, under the queue's data key.
+
+        Raises KeyServiceError (e.g. KmsDisabled) as the key service reported it.
+        """
+        context = encryption_context(queue_arn, account)
+        materials = _SealMaterials(
+            self._keys, queue_arn=queue_arn, cmk=cmk, reuse_period=reuse_period, context=context
+        )
+        ciphertext, _header = self._client.encrypt(
+            source=plaintext,
+            materials_manager=materials,
+            encryption_context=context,
+            algorithm=SUITE,
+            frame_length=FRAME_LENGTH,
+        )
+        return bytes(ciphertext)
+
+    def open(self, ciphertext: bytes, *, accept: Callable[[str], bool]) -> Opened:
+        """The plaintext of a sealed message if ``accept`` takes the queue it is bound to.
+
+        Raises SealError for any integrity or binding failure (checked before any key
+        is fetched), KeyServiceError as the key service reported it.
+        """
+        if not isinstance(ciphertext, bytes | bytearray | memoryview):
+            raise TypeError("ciphertext must be bytes")
+        data = bytes(ciphertext)
+        materials = _OpenMaterials(self._keys, accept)
+        source = _Source(data)
+        try:
+            plaintext, _header = self._client.decrypt(source=source, materials_manager=materials)
+        except SealError:
+            raise
+        except _MALFORMED as err:
+            # Keep only the class: the SDK's texts may quote parsed header fields.
+            raise SealError(f"message failed to open ({type(err).__name__})") from None
+        if source.tell() != len(data):
+            raise SealError("trailing bytes after the message")
+        return Opened(
+            plaintext=bytes(plaintext), queue_arn=materials.queue_arn, account=materials.account
+        )
