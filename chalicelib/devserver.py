@@ -1,0 +1,404 @@
+"""The one-command local stack: ``python -m chalicelib.devserver``.
+
+Serves the real Chalice app with Chalice's own local server (one thread per
+request, as ``chalice local``) against an AWS endpoint chosen by
+``SEALQ_AWS_ENDPOINT``:
+
+- unset or empty: an embedded moto server on a free port of 127.0.0.1;
+- a URL: that endpoint (an external moto, LocalStack, ...);
+- ``aws``: real AWS through the normal boto3 credential chain.
+
+Whatever is missing (tables, bucket, default CMK) is created first. The key
+service runs in-process (``SEALQ_KEY_SERVICE_FUNCTION`` stays empty), exactly as
+in the functional tests. The listen address comes from ``SEALQ_HOST`` /
+``SEALQ_PORT`` (default 127.0.0.1:9324), or ``--host`` / ``--port``; port 0
+picks a free port, and the line ``... listening on http://HOST:PORT`` on stdout
+always names the bound one. SIGINT and SIGTERM stop everything and exit 0.
+
+This module is a process entry point: unlike library code it writes
+``os.environ``, because settings, boto3 and any SDK the app uses read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import aws, provision, settings
+
+log = logging.getLogger("sealq.devserver")
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9324
+DEFAULT_APP = "app:app"
+DEFAULT_REGION = "us-east-1"
+# moto accepts any credentials; these only keep botocore from searching for real ones.
+_DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Credential sources that would otherwise win over, or mix with, the dummy pair.
+_CREDENTIAL_SOURCES = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
+_QUIET_LOGGERS = (
+    "botocore",
+    "boto3",
+    "urllib3",
+    "s3transfer",
+    "aws_encryption_sdk",
+    "werkzeug",
+    "moto",
+)
+
+
+class Backend(Enum):
+    EMBEDDED = "embedded moto"
+    ENDPOINT = "endpoint"
+    AWS = "aws"
+
+
+class DevServerError(Exception):
+    """The stack cannot start; the message is meant for the operator, no traceback."""
+
+
+def backend_of(environ: Mapping[str, str]) -> Backend:
+    """Which AWS the stack talks to, from ``SEALQ_AWS_ENDPOINT``."""
+    endpoint = environ.get("SEALQ_AWS_ENDPOINT", "").strip()
+    if not endpoint:
+        return Backend.EMBEDDED
+    if endpoint == "aws":
+        return Backend.AWS
+    return Backend.ENDPOINT
+
+
+def configure_environment(
+    environ: MutableMapping[str, str], moto_url: str | None = None
+) -> dict[str, str | None]:
+    """Point the process at its backend; return the previous value of every name changed.
+
+    The embedded moto always gets the dummy credentials (dropping any profile or
+    token), so code that bypasses the endpoint fails instead of reaching a real
+    account. An external endpoint gets them only when no credentials are
+    configured (LocalStack may expect particular ones). Real AWS is left alone.
+    """
+    changes: dict[str, str | None] = {}
+    backend = backend_of(environ)
+    if backend is Backend.AWS:
+        return changes
+    if backend is Backend.EMBEDDED:
+        if moto_url is None:
+            raise ValueError("the embedded backend needs the moto URL")
+        changes["SEALQ_AWS_ENDPOINT"] = moto_url
+        changes.update({name: None for name in _CREDENTIAL_SOURCES})
+        changes.update(_DUMMY_CREDENTIALS)
+    elif not (environ.get("AWS_ACCESS_KEY_ID") or environ.get("AWS_PROFILE")):
+        changes.update(_DUMMY_CREDENTIALS)
+    if not (environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")):
+        changes["AWS_DEFAULT_REGION"] = DEFAULT_REGION
+    return _apply(environ, changes)
+
+
+def _apply(
+    environ: MutableMapping[str, str], changes: Mapping[str, str | None]
+) -> dict[str, str | None]:
+    """Set (or, for None, remove) names; return what they were before."""
+    previous: dict[str, str | None] = {}
+    for name, value in changes.items():
+        old = environ.get(name)
+        if old == value:
+            continue
+        previous[name] = old
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    return previous
+
+
+def load_app(spec: str = DEFAULT_APP) -> Any:
+    """Import the Chalice app named ``module:attribute``, with the repo root importable.
+
+    Called only after the environment is final: the app may read settings on
+    import (it must not call AWS then, see DESIGN.md).
+    """
+    module_name, _, attribute = spec.partition(":")
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name:
+            raise
+        raise DevServerError(
+            f"cannot import {module_name!r} (looked in {PROJECT_DIR} and sys.path)"
+        ) from None
+    try:
+        return getattr(module, attribute or "app")
+    except AttributeError:
+        raise DevServerError(f"{module_name!r} has no attribute {attribute!r}") from None
+
+
+def _chalice_config(app: Any) -> Any:
+    """A chalice Config as ``chalice local`` builds it, minus the environment variables.
+
+    The on-disk config gives the Lambda context its timeout and memory size. Its
+    environment variables describe the deployment (e.g. the key service as a
+    Lambda function) and are deliberately not applied here.
+    """
+    from chalice.config import Config
+
+    config_from_disk: dict[str, Any] = {}
+    config_file = PROJECT_DIR / ".chalice" / "config.json"
+    if config_file.is_file():
+        import json
+
+        try:
+            config_from_disk = json.loads(config_file.read_text())
+        except ValueError as err:
+            raise DevServerError(f"{config_file} is not valid JSON: {err}") from None
+    return Config(
+        chalice_stage="dev",
+        user_provided_params={"chalice_app": app, "project_dir": str(PROJECT_DIR)},
+        config_from_disk=config_from_disk,
+        default_params={"app_name": "sealq", "project_dir": str(PROJECT_DIR)},
+    )
+
+
+def _local_server(app: Any, host: str, port: int) -> Any:
+    """Chalice's LocalDevServer, bound (it binds in its constructor) but not serving.
+
+    ``create_local_server`` rebases the app's class onto LocalChalice (thread-local
+    ``current_request``); doing that twice to one app would make the class its
+    own base, so an app already converted gets a server directly.
+    """
+    from chalice.local import LocalChalice, LocalDevServer, create_local_server
+
+    config = _chalice_config(app)
+    if isinstance(app, LocalChalice):
+        return LocalDevServer(app, config, host, port)
+    return create_local_server(app, config, host, port)
+
+
+@dataclass
+class LocalStack:
+    """A running stack: the HTTP server thread and, if embedded, moto. ``stop()`` undoes all."""
+
+    url: str
+    aws_endpoint: str | None
+    backend: Backend
+    created: list[str]
+    _http: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+    _moto: Any = field(repr=False, default=None)
+    _restore_env: dict[str, str | None] = field(repr=False, default_factory=dict)
+    _stopped: bool = field(repr=False, default=False)
+
+    def stop(self) -> None:
+        """Stop serving, close the socket, stop moto, restore the environment (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join(timeout=10)
+        _teardown(self._moto, self._restore_env)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _teardown(moto: Any, restore_env: Mapping[str, str | None]) -> None:
+    if moto is not None:
+        moto.stop()
+    _apply(os.environ, restore_env)
+    settings.reset()
+    aws.clear_clients()
+
+
+def start(
+    port: int = 0, host: str = DEFAULT_HOST, *, app: Any = None, app_spec: str = DEFAULT_APP
+) -> LocalStack:
+    """Start the whole stack in this process; serving when it returns.
+
+    ``app`` is a Chalice app object (tests pass a stub); without it ``app_spec``
+    is imported once the environment is set.
+    """
+    moto = None
+    restore: dict[str, str | None] = {}
+    try:
+        backend = backend_of(os.environ)
+        moto_url = None
+        if backend is Backend.EMBEDDED:
+            from moto.server import ThreadedMotoServer
+
+            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            moto.start()
+            moto_host, moto_port = moto.get_host_and_port()
+            moto_url = f"http://{moto_host}:{moto_port}"
+            log.info("embedded moto on %s", moto_url)
+        restore = configure_environment(os.environ, moto_url)
+        if backend is not Backend.AWS and "AWS_ACCESS_KEY_ID" in restore:
+            log.info("using dummy AWS credentials for %s", backend.value)
+        settings.reset()
+        aws.clear_clients()
+        conf = settings.get()
+        if conf.key_service_function:
+            log.warning(
+                "SEALQ_KEY_SERVICE_FUNCTION=%s: the handler will invoke that Lambda function "
+                "instead of the in-process key service",
+                conf.key_service_function,
+            )
+        try:
+            created = provision.ensure_resources()
+        except (BotoCoreError, ClientError) as err:
+            where = conf.aws_endpoint or "AWS"
+            raise DevServerError(f"cannot prepare resources at {where}: {err}") from None
+        if app is None:
+            app = load_app(app_spec)
+        try:
+            server = _local_server(app, host, port)
+        except OSError as err:
+            raise DevServerError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+        http = server.server
+        bound_host, bound_port = http.server_address[:2]
+        thread = threading.Thread(target=http.serve_forever, name="sealq-http", daemon=True)
+        thread.start()
+    except BaseException:
+        _teardown(moto, restore)
+        raise
+    return LocalStack(
+        url=f"http://{bound_host}:{bound_port}",
+        aws_endpoint=conf.aws_endpoint,
+        backend=backend,
+        created=created,
+        _http=http,
+        _thread=thread,
+        _moto=moto,
+        _restore_env=restore,
+    )
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def _parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.devserver",
+        description="Run sealq locally (embedded moto unless SEALQ_AWS_ENDPOINT is set).",
+    )
+    parser.add_argument("--host", help=f"listen address (SEALQ_HOST, default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=_port, help=f"listen port, 0 = any free (SEALQ_PORT, default {DEFAULT_PORT})"
+    )
+    parser.add_argument("--app", default=DEFAULT_APP, help="Chalice app as module:attribute")
+    args = parser.parse_args(argv)
+    if args.host is None:
+        args.host = environ.get("SEALQ_HOST") or DEFAULT_HOST
+    if args.port is None:
+        raw = environ.get("SEALQ_PORT") or str(DEFAULT_PORT)
+        try:
+            args.port = _port(raw)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"SEALQ_PORT: {err}")
+    return args
+
+
+def _log_level(name: str) -> int:
+    return logging.getLevelNamesMapping().get(name.upper(), logging.INFO)
+
+
+def _announce(stack: LocalStack) -> None:
+    """The stdout contract: what was created, then one ``listening on`` line, then a hint."""
+    if stack.created:
+        print(f"sealq: created {', '.join(stack.created)}")
+    else:
+        print("sealq: tables, bucket and default key already present")
+    where = stack.aws_endpoint or "real AWS"
+    print(f"sealq listening on {stack.url} (AWS: {where}; Ctrl-C to stop)")
+    print(
+        f"try: aws sqs create-queue --endpoint-url {stack.url} --queue-name orders "
+        "(the CLI needs a region and credentials, e.g. AWS_DEFAULT_REGION=us-east-1 "
+        "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)",
+        flush=True,
+    )
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run until SIGINT or SIGTERM; 0 on a clean stop, 1 if the stack cannot start."""
+    try:
+        args = _parse_args(argv, os.environ)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        conf = settings.from_environ(os.environ)
+    except settings.SettingsError as err:
+        print(f"sealq: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        stream=sys.stderr, level=_log_level(conf.log_level), format="%(name)s: %(message)s"
+    )
+    # Never below WARNING, whatever SEALQ_LOG_LEVEL says: botocore's debug log carries
+    # request bodies (plaintext messages) and signed headers; werkzeug is moto's access log.
+    for noisy in _QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, _log_level(conf.log_level)))
+
+    stopping = threading.Event()
+    serving = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        if not serving.is_set():
+            raise KeyboardInterrupt  # abort a startup that may be waiting on the network
+
+    previous = {
+        signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        try:
+            stack = start(args.port, args.host, app_spec=args.app)
+        except KeyboardInterrupt:
+            log.info("interrupted during startup")
+            return 0
+        except (DevServerError, settings.SettingsError) as err:
+            log.error("%s", err)
+            return 1
+        serving.set()
+        try:
+            _announce(stack)
+            while not stopping.wait(0.5):
+                pass
+            log.info("stopping")
+        finally:
+            stack.stop()
+        return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()
