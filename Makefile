@@ -1,0 +1,32 @@
+# sealq developer commands. Everything runs from the project's own virtualenv.
+#   make venv   create .venv and install requirements-dev.txt (again only when requirements change)
+#   make run    the local stack: python -m chalicelib.devserver (embedded moto, port 9324)
+#   make test   ruff, mypy, pytest (the CI command: .ci/run)
+#   make bench  python -m bench
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements.stamp
+# app.py and bench/ are checked once they exist (app.py lands with the integration).
+LINT_PATHS := chalicelib tests $(wildcard bench) $(wildcard app.py)
+TYPE_PATHS := chalicelib tests $(wildcard app.py)
+
+.PHONY: venv run test bench
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@
+
+run: venv
+	$(PYTHON) -m chalicelib.devserver
+
+test: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy $(TYPE_PATHS)
+	$(VENV)/bin/pytest -q
+
+bench: venv
+	$(PYTHON) -m bench
