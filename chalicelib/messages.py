@@ -207,13 +207,12 @@ class Messages:
                     log.warning("message %s in %s did not open", item.message_id, queue.arn)
                     unopenable.add(item.receipt_handle)
                     continue
-                size = len(json.dumps(opened))
+                shaped = self._shape(opened, system_attribute_names, message_attribute_names)
+                size = len(json.dumps(shaped))
                 if size > budget and out:
                     break
                 budget -= size
-                out.append(
-                    self._shape(opened, system_attribute_names, message_attribute_names)
-                )
+                out.append(shaped)
                 returned.add(item.receipt_handle)
         finally:
             for item in raw:  # hand back what the client will not see

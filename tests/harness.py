@@ -66,9 +66,11 @@ class Fleet:
         self.kms = KmsCounter()
         conf = settings.get()
         self.cores = []
+        self.kms_clients: list[Any] = []
         for index in range(key_service_containers):
             kms = boto3.client("kms", region_name=REGION)
             kms.meta.events.register("before-call.kms.*", self.kms.hook(index))
+            self.kms_clients.append(kms)
             self.cores.append(
                 KeyServiceCore(
                     kms=kms,
@@ -111,3 +113,16 @@ def sqs_client(handler: frontend.Frontend) -> Any:
 
     client.meta.events.register("before-send.sqs.*", serve)
     return client
+
+
+def kms_fault(code: str, message: str = "injected fault") -> Any:
+    """A ``before-call.kms.*`` hook that makes the call fail as AWS would (moto cannot)."""
+
+    def fail(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        parsed = {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return AWSResponse("https://kms.test/", 400, HeadersDict({}), _Raw(b"")), parsed
+
+    return fail

@@ -1,0 +1,361 @@
+"""DESIGN.md's invariants, as behaviour of the whole handler path on moto.
+
+Every test drives real boto3 SQS clients against simulated handler containers
+(tests/harness.py) and inspects the stores directly, the way an auditor would.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import threading
+from typing import Any
+
+import aws_encryption_sdk
+import boto3
+import botocore.session
+import pytest
+from aws_encryption_sdk.identifiers import CommitmentPolicy
+from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
+
+from chalicelib import settings
+from chalicelib.clock import FakeClock
+from tests.harness import REGION, Fleet, kms_fault
+
+SECRET_BODIES = ["SECRET-BODY-alpha-7f3a", "SECRET-BODY-beta-91c2 ünïcödé"]
+SECRET_ATTRIBUTE = "SECRET-ATTR-55d1"
+
+
+def backing_messages() -> list[dict[str, Any]]:
+    """Every message in every backing queue, read straight from (moto's) SQS."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    found = []
+    for url in sqs.list_queues(QueueNamePrefix="sealq-").get("QueueUrls", []):
+        out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        for message in out.get("Messages", []):
+            found.append({"queue": url, **message})
+    return found
+
+
+def sealed_bytes(body: str) -> bytes:
+    """The ESDK message a backing body holds inline or points to in S3."""
+    if body.startswith("{"):
+        ref = json.loads(body)["sealq-s3"]
+        obj = boto3.client("s3", region_name=REGION).get_object(Bucket=ref["bucket"], Key=ref["key"])
+        data: bytes = obj["Body"].read()
+        return data
+    return base64.b64decode(body)
+
+
+def header_of(sealed: bytes) -> Any:
+    header, _ = deserialize_header(io.BytesIO(sealed))
+    return header
+
+
+def plaintext_data_key(sealed: bytes) -> bytes:
+    """The DEK of a stored message, recovered with KMS the way disaster recovery would."""
+    header = header_of(sealed)
+    (edk,) = header.encrypted_data_keys
+    out = boto3.client("kms", region_name=REGION).decrypt(
+        CiphertextBlob=edk.encrypted_data_key,
+        EncryptionContext=header.encryption_context,
+        KeyId=edk.key_provider.key_info.decode(),
+    )
+    key: bytes = out["Plaintext"]
+    return key
+
+
+def everything_stored() -> bytes:
+    """All bytes in DynamoDB, S3 and the backing queues (base64 bodies also decoded)."""
+    chunks: list[bytes] = []
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    for table in ddb.list_tables()["TableNames"]:
+        for item in ddb.scan(TableName=table)["Items"]:
+            for value in item.values():
+                for kind, inner in value.items():
+                    chunks.append(inner if kind == "B" else json.dumps(inner).encode())
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in s3.list_buckets()["Buckets"]:
+        for obj in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            chunks.append(s3.get_object(Bucket=bucket["Name"], Key=obj["Key"])["Body"].read())
+    for message in backing_messages():
+        chunks.append(message["Body"].encode())
+        if not message["Body"].startswith("{"):
+            chunks.append(base64.b64decode(message["Body"]))
+    return b"\n".join(chunks)
+
+
+def forms(secret: bytes) -> list[bytes]:
+    return [
+        secret,
+        base64.b64encode(secret),
+        base64.urlsafe_b64encode(secret).rstrip(b"="),
+        secret.hex().encode(),
+    ]
+
+
+@pytest.fixture
+def fleet(stack: None, clock: FakeClock) -> Fleet:
+    return Fleet(clock)
+
+
+def test_no_plaintext_message_or_data_key_reaches_any_store_or_log(
+    fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sqs = fleet.sqs()
+    cmk = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    own = sqs.create_queue(QueueName="own-key", Attributes={"KmsMasterKeyId": cmk})["QueueUrl"]
+    default = sqs.create_queue(QueueName="default-key")["QueueUrl"]
+    attributes = {
+        "secret": {"DataType": "String", "StringValue": SECRET_ATTRIBUTE},
+        "blob": {"DataType": "Binary", "BinaryValue": SECRET_ATTRIBUTE.encode()},
+    }
+    large = SECRET_BODIES[0] * 20_000  # ~440 KB: stored in S3
+    for url in (own, default):
+        for body in [*SECRET_BODIES, large]:
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+    received = sqs.receive_message(QueueUrl=own, MaxNumberOfMessages=1)["Messages"]
+    assert received[0]["Body"] in [*SECRET_BODIES, large]
+
+    stored = everything_stored()
+    data_keys = {plaintext_data_key(sealed_bytes(m["Body"])) for m in backing_messages()}
+    assert len(data_keys) == 2  # one per queue
+    secrets = [s.encode() for s in [*SECRET_BODIES, SECRET_ATTRIBUTE]]
+    for secret in secrets + list(data_keys):
+        for form in forms(secret):
+            assert form not in stored
+    logged = caplog.text.encode()
+    for secret in secrets + list(data_keys):
+        for form in forms(secret):
+            assert form not in logged
+
+
+def test_a_stored_message_opens_with_the_plain_encryption_sdk_and_no_sealq_code(
+    fleet: Fleet,
+) -> None:
+    sqs = fleet.sqs()
+    url = sqs.create_queue(QueueName="dr")["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody="recover me",
+        MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}},
+    )
+    (message,) = backing_messages()
+    sealed = sealed_bytes(message["Body"])
+    header = header_of(sealed)
+    (edk,) = header.encrypted_data_keys
+    assert header.algorithm.name == "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"
+    assert edk.key_provider.provider_id == "aws-kms"
+
+    provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+        key_ids=[edk.key_provider.key_info.decode()],
+        botocore_session=botocore.session.Session(),
+    )
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
+    plaintext, decrypted_header = client.decrypt(source=sealed, key_provider=provider)
+    envelope = json.loads(plaintext)
+    assert envelope["body"] == "recover me"
+    assert envelope["attributes"]["k"]["StringValue"] == "v"
+    assert decrypted_header.encryption_context["sealq:queue-arn"] == (
+        "arn:aws:sqs:us-east-1:000000000000:dr"
+    )
+
+
+def test_a_queue_without_a_key_is_sealed_with_the_service_default_key(fleet: Fleet) -> None:
+    sqs = fleet.sqs()
+    kms = boto3.client("kms", region_name=REGION)
+    default_arn = kms.describe_key(KeyId=settings.get().default_kms_key)["KeyMetadata"]["Arn"]
+    own_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
+    keyed = sqs.create_queue(QueueName="keyed", Attributes={"KmsMasterKeyId": own_arn})["QueueUrl"]
+    sqs.send_message(QueueUrl=plain, MessageBody="a")
+    sqs.send_message(QueueUrl=keyed, MessageBody="b")
+    keys = {}
+    for message in backing_messages():
+        (edk,) = header_of(sealed_bytes(message["Body"])).encrypted_data_keys
+        keys[message["queue"]] = edk.key_provider.key_info.decode()
+    assert sorted(keys.values()) == sorted([default_arn, own_arn])
+    attrs = sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "true"
+
+
+def test_ciphertext_copied_into_another_queue_does_not_open(fleet: Fleet) -> None:
+    sqs = fleet.sqs()
+    source = sqs.create_queue(QueueName="source")["QueueUrl"]
+    target = sqs.create_queue(QueueName="target")["QueueUrl"]
+    sqs.send_message(QueueUrl=source, MessageBody="for source only")
+    (stolen,) = backing_messages()
+    moto_sqs = boto3.client("sqs", region_name=REGION)
+    backing_urls = [u for u in moto_sqs.list_queues(QueueNamePrefix="sealq-")["QueueUrls"]]
+    target_backing = next(u for u in backing_urls if u != stolen["queue"])
+    moto_sqs.send_message(QueueUrl=target_backing, MessageBody=stolen["Body"])
+
+    assert "Messages" not in sqs.receive_message(QueueUrl=target, MaxNumberOfMessages=10)
+    got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["for source only"]
+
+
+def test_no_data_key_encrypts_after_its_deadline(fleet: Fleet, clock: FakeClock) -> None:
+    sqs = fleet.sqs()
+    url = sqs.create_queue(
+        QueueName="short", Attributes={"KmsDataKeyReusePeriodSeconds": "60"}
+    )["QueueUrl"]
+
+    def edk_of_last_send(body: str) -> bytes:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+        for message in backing_messages():
+            sealed = sealed_bytes(message["Body"])
+            if json.loads(_open_plain(sealed))["body"] == body:
+                (edk,) = header_of(sealed).encrypted_data_keys
+                return bytes(edk.encrypted_data_key)
+        raise AssertionError("sent message not found")
+
+    first = edk_of_last_send("t0")
+    clock.advance(50)
+    assert edk_of_last_send("t50") == first
+    clock.advance(10)  # exactly the deadline: the key is no longer usable
+    third = edk_of_last_send("t60")
+    assert third != first
+    assert fleet.kms.total("GenerateDataKey") == 2
+
+
+def _open_plain(sealed: bytes) -> bytes:
+    provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+        key_ids=[header_of(sealed).encrypted_data_keys.pop().key_provider.key_info.decode()],
+        botocore_session=botocore.session.Session(),
+    )
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
+    plaintext, _ = client.decrypt(source=sealed, key_provider=provider)
+    data: bytes = plaintext
+    return data
+
+
+def test_warm_path_makes_no_kms_call_for_a_thousand_messages(fleet: Fleet) -> None:
+    sqs = fleet.sqs()
+    url = sqs.create_queue(QueueName="busy")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="warm-up")
+    warm = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=warm["ReceiptHandle"])
+    before = sum(fleet.kms.calls.values())
+
+    for batch in range(100):
+        entries = [{"Id": str(i), "MessageBody": f"m{batch}-{i}"} for i in range(10)]
+        assert len(sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]) == 10
+    received = 0
+    while received < 1000:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        assert got, "messages went missing"
+        received += len(got)
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
+    assert sum(fleet.kms.calls.values()) == before
+    # Over the whole run: one data key, one receipt-handle secret, no Decrypt at all.
+    assert fleet.kms.total("GenerateDataKey") == 2
+    assert fleet.kms.total("Decrypt") == 0
+
+
+def test_twenty_cold_handler_containers_cause_exactly_one_generate_data_key(
+    stack: None, clock: FakeClock
+) -> None:
+    fleet = Fleet(clock, key_service_containers=2)
+    url = fleet.sqs().create_queue(QueueName="stampede")["QueueUrl"]
+    clients = [fleet.sqs() for _ in range(20)]
+    barrier = threading.Barrier(20)
+    failures: list[BaseException] = []
+
+    def send(index: int) -> None:
+        try:
+            barrier.wait()
+            clients[index].send_message(QueueUrl=url, MessageBody=f"cold {index}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    assert fleet.kms.total("GenerateDataKey") == 1
+    generator = next(iter(fleet.kms.by_container("GenerateDataKey")))
+    assert generator not in fleet.kms.by_container("Decrypt")
+    assert fleet.kms.total("Decrypt") <= 1
+    edks = {bytes(header_of(sealed_bytes(m["Body"])).encrypted_data_keys.pop().encrypted_data_key)
+            for m in backing_messages()}
+    assert len(edks) == 1
+
+
+def test_a_new_queue_key_takes_effect_within_the_queue_cache_ttl(
+    fleet: Fleet, clock: FakeClock
+) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    old_key = kms.create_key()["KeyMetadata"]["Arn"]
+    new_key = kms.create_key()["KeyMetadata"]["Arn"]
+    admin, producer = fleet.sqs(), fleet.sqs()
+    url = admin.create_queue(QueueName="rotating", Attributes={"KmsMasterKeyId": old_key})[
+        "QueueUrl"
+    ]
+    producer.send_message(QueueUrl=url, MessageBody="before")
+    admin.set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": new_key})
+    clock.advance(settings.get().queue_cache_ttl + 0.001)
+    producer.send_message(QueueUrl=url, MessageBody="after")
+
+    used = {}
+    for message in backing_messages():
+        sealed = sealed_bytes(message["Body"])
+        body = json.loads(_open_plain(sealed))["body"]
+        used[body] = header_of(sealed).encrypted_data_keys.pop().key_provider.key_info.decode()
+    assert used == {"before": old_key, "after": new_key}
+    got = producer.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in got) == ["after", "before"]
+
+
+def test_forged_or_cross_queue_receipt_handles_are_rejected_and_delete_nothing(
+    fleet: Fleet,
+) -> None:
+    sqs = fleet.sqs()
+    a = sqs.create_queue(QueueName="a")["QueueUrl"]
+    b = sqs.create_queue(QueueName="b")["QueueUrl"]
+    sqs.send_message(QueueUrl=a, MessageBody="keep me")
+    handle = sqs.receive_message(QueueUrl=a, VisibilityTimeout=0)["Messages"][0]["ReceiptHandle"]
+    forged = handle[:-4] + ("AAAA" if not handle.endswith("AAAA") else "BBBB")
+    for url, bad in [(a, forged), (b, handle), (a, "not-a-handle"), (a, handle + "x")]:
+        with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=bad)
+        with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=bad, VisibilityTimeout=5)
+    got = sqs.receive_message(QueueUrl=a)["Messages"]
+    assert [m["Body"] for m in got] == ["keep me"]
+
+
+@pytest.mark.parametrize(
+    ("kms_code", "sqs_error"),
+    [
+        ("DisabledException", "KmsDisabled"),
+        ("NotFoundException", "KmsNotFound"),
+        ("AccessDeniedException", "KmsAccessDenied"),
+        ("KMSInvalidStateException", "KmsInvalidState"),
+        ("ThrottlingException", "KmsThrottled"),
+        ("InvalidKeyUsageException", "KmsInvalidKeyUsage"),
+    ],
+)
+def test_kms_failures_become_sqs_kms_errors_and_store_nothing(
+    fleet: Fleet, kms_code: str, sqs_error: str
+) -> None:
+    sqs = fleet.sqs()
+    url = sqs.create_queue(QueueName="faulty")["QueueUrl"]
+    fleet.kms_clients[0].meta.events.register(
+        "before-call.kms.GenerateDataKey", kms_fault(kms_code)
+    )
+    with pytest.raises(getattr(sqs.exceptions, sqs_error)):
+        sqs.send_message(QueueUrl=url, MessageBody="never stored")
+    assert backing_messages() == []
