@@ -25,11 +25,16 @@ CONTENT_TYPES = [
 
 def _serve() -> Response:
     request = app.current_request
+    assert request is not None  # Chalice sets it for every route call
     headers = dict(request.headers)
+    body = request.raw_body
     result = frontend.default().handle(
-        headers, request.raw_body, frontend.base_url(headers, request.context)
+        headers,
+        body.encode("utf-8") if isinstance(body, str) else body,
+        frontend.base_url(headers, request.context),
     )
-    return Response(body=result.body, status_code=result.status, headers=result.headers)
+    response_headers: dict[str, str | list[str]] = dict(result.headers)
+    return Response(body=result.body, status_code=result.status, headers=response_headers)
 
 
 @app.route("/", methods=["POST"], content_types=CONTENT_TYPES)

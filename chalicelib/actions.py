@@ -236,16 +236,18 @@ def send_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> 
     queue = svc.queue(caller, params)
     entries = validate_batch_entries(params.get("Entries"))
     check_batch_size(_entry_size(entry) for entry in entries)
-    successful, failed = [], []
+    outgoing: list[tuple[str, Outgoing]] = []
+    failed: list[dict[str, object]] = []
     for entry in entries:
         try:
-            result = svc.messages.send(queue, _outgoing(queue, entry), caller.account)
-            successful.append({"Id": entry["Id"], **result})
+            outgoing.append((entry["Id"], _outgoing(queue, entry)))
         except errors.SqsError as err:
-            if err.code.startswith("Kms") or err.status >= 500:
-                raise
             failed.append(err.batch_entry(entry["Id"]))
-    return {"Successful": successful, "Failed": failed}
+    sent, refused = (
+        svc.messages.send_many(queue, outgoing, caller.account) if outgoing else ([], [])
+    )
+    failed.extend(err.batch_entry(entry_id) for entry_id, err in refused)
+    return {"Successful": sent, "Failed": failed}
 
 
 @action("ReceiveMessage")
@@ -281,15 +283,16 @@ def delete_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict
 def delete_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = svc.queue(caller, params)
     entries = validate_batch_entries(params.get("Entries"), operation="DeleteMessageBatch")
-    successful, failed = [], []
+    handles: list[tuple[str, str]] = []
+    failed: list[dict[str, object]] = []
     for entry in entries:
         try:
-            svc.messages.delete(queue, require_str(entry, "ReceiptHandle"))
-            successful.append({"Id": entry["Id"]})
+            handles.append((entry["Id"], require_str(entry, "ReceiptHandle")))
         except errors.SqsError as err:
-            if err.status >= 500:
-                raise
             failed.append(err.batch_entry(entry["Id"]))
+    refused = dict(svc.messages.delete_many(queue, handles)) if handles else {}
+    failed.extend(err.batch_entry(entry_id) for entry_id, err in refused.items())
+    successful = [{"Id": entry_id} for entry_id, _ in handles if entry_id not in refused]
     return {"Successful": successful, "Failed": failed}
 
 

@@ -61,8 +61,13 @@ def kms_failure(err: KeyServiceError) -> errors.SqsError:
     return errors.internal_failure()
 
 
-def backing_failure(err: ClientError) -> errors.SqsError:
-    code = err.response.get("Error", {}).get("Code", "")
+def backing_failure(failure: ClientError | str) -> errors.SqsError:
+    """The client's error for a backing-store refusal (a ClientError or an entry's code)."""
+    code = (
+        failure.response.get("Error", {}).get("Code", "")
+        if isinstance(failure, ClientError)
+        else failure
+    )
     if code in ("ReceiptHandleIsInvalid", "InvalidIdFormat"):
         return errors.receipt_handle_is_invalid()
     if code in ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"):
@@ -113,6 +118,34 @@ def _select_attributes(
     }
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A sealed message ready for the backing store."""
+
+    stored: str
+    pointer: tuple[str, str] | None
+    delay: int | None
+    group_id: str | None
+    dedup_id: str | None
+    result: dict[str, str]
+
+
+def _chunks(
+    prepared: list[tuple[str, _Prepared]],
+) -> list[list[tuple[str, _Prepared]]]:
+    """Groups that fit one backing SendMessageBatch: 10 entries, 1 MiB of bodies."""
+    chunks: list[list[tuple[str, _Prepared]]] = []
+    size = 0
+    for item in prepared:
+        length = len(item[1].stored)
+        if not chunks or len(chunks[-1]) == 10 or size + length > backing.MAX_BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += length
+    return chunks
+
+
 class Messages:
     """The message operations of one handler container."""
 
@@ -122,7 +155,44 @@ class Messages:
 
     def send(self, queue: Queue, message: Outgoing, sender: str) -> dict[str, str]:
         """Seal and store one message; returns SendMessage's result fields."""
-        plaintext = _encode_envelope(message, sender)
+        sent, failed = self.send_many(queue, [("0", message)], sender)
+        if failed:
+            raise failed[0][1]
+        return {k: v for k, v in sent[0].items() if k != "Id"}
+
+    def send_many(
+        self, queue: Queue, entries: list[tuple[str, Outgoing]], sender: str
+    ) -> tuple[list[dict[str, str]], list[tuple[str, errors.SqsError]]]:
+        """Seal and store messages in as few backing calls as fit; per-entry results.
+
+        A KMS failure fails the whole request (nothing is stored); a backing-store
+        refusal fails only its entry, and its S3 payload is removed again.
+        """
+        prepared = [(entry_id, self._prepare(queue, message, sender))
+                    for entry_id, message in entries]
+        successful: list[dict[str, str]] = []
+        failed: list[tuple[str, errors.SqsError]] = []
+        for chunk in _chunks(prepared):
+            try:
+                sent, refused = backing.send_batch(
+                    queue.backing_url,
+                    [
+                        backing.Outgoing(entry_id, p.stored, p.delay, p.group_id, p.dedup_id)
+                        for entry_id, p in chunk
+                    ],
+                )
+            except ClientError as err:
+                sent, refused = {}, {entry_id: err for entry_id, _ in chunk}
+            for entry_id, p in chunk:
+                if entry_id in sent:
+                    successful.append({"Id": entry_id, **p.result, **sent[entry_id]})
+                    continue
+                if p.pointer is not None:
+                    payloads.delete(*p.pointer)
+                failed.append((entry_id, backing_failure(refused[entry_id])))
+        return successful, failed
+
+    def _prepare(self, queue: Queue, message: Outgoing, sender: str) -> _Prepared:
         dedup_id = message.dedup_id
         if queue.fifo and dedup_id is None:
             if queue.attributes.get("ContentBasedDeduplication") != "true":
@@ -133,7 +203,7 @@ class Messages:
             dedup_id = self._content_dedup_id(queue, message.body)
         try:
             sealed = self._sealer.seal(
-                plaintext,
+                _encode_envelope(message, sender),
                 queue_arn=queue.arn,
                 account=queue.account,
                 cmk=queue.cmk,
@@ -144,28 +214,18 @@ class Messages:
         stored = base64.b64encode(sealed).decode("ascii")
         pointer = None
         if len(stored) > settings.get().inline_limit:
-            pointer = payloads.put(sealed)
-            stored = pointer
-        try:
-            sent = backing.send(
-                queue.backing_url,
-                stored,
-                delay=message.delay,
-                group_id=message.group_id if queue.fifo else None,
-                dedup_id=dedup_id,
-            )
-        except ClientError as err:
-            if pointer is not None:
-                bucket_key = payloads.parse_pointer(pointer)
-                if bucket_key:
-                    payloads.delete(*bucket_key)
-            raise backing_failure(err) from None
-        result = {"MessageId": sent["MessageId"], "MD5OfMessageBody": md5_of_body(message.body)}
+            stored, pointer = payloads.put(sealed)
+        result = {"MD5OfMessageBody": md5_of_body(message.body)}
         if message.attributes:
             result["MD5OfMessageAttributes"] = md5_of_attributes(message.attributes)
-        if "SequenceNumber" in sent:
-            result["SequenceNumber"] = sent["SequenceNumber"]
-        return result
+        return _Prepared(
+            stored=stored,
+            pointer=pointer,
+            delay=message.delay,
+            group_id=message.group_id if queue.fifo else None,
+            dedup_id=dedup_id,
+            result=result,
+        )
 
     def _content_dedup_id(self, queue: Queue, body: str) -> str:
         """A keyed hash of the body: equal bodies dedupe, yet the store learns nothing."""
@@ -283,16 +343,38 @@ class Messages:
             raise errors.receipt_handle_is_invalid(handle) from None
 
     def delete(self, queue: Queue, handle: str) -> None:
-        receipt = self._receipt(queue, handle)
+        failed = self.delete_many(queue, [("0", handle)])
+        if failed:
+            raise failed[0][1]
+
+    def delete_many(
+        self, queue: Queue, entries: list[tuple[str, str]]
+    ) -> list[tuple[str, errors.SqsError]]:
+        """Delete by receipt handle in one backing call; returns the entries that failed."""
+        failed: list[tuple[str, errors.SqsError]] = []
+        receipts: dict[str, handles.Receipt] = {}
+        for entry_id, handle in entries:
+            try:
+                receipts[entry_id] = self._receipt(queue, handle)
+            except errors.SqsError as err:
+                failed.append((entry_id, err))
+        if not receipts:
+            return failed
         try:
-            backing.delete(queue.backing_url, receipt.backing_handle)
+            refused = backing.delete_batch(
+                queue.backing_url, {i: r.backing_handle for i, r in receipts.items()}
+            )
         except ClientError as err:
             raise backing_failure(err) from None
-        if receipt.payload is not None:
-            try:
-                payloads.delete(*receipt.payload)
-            except ClientError:
-                log.warning("payload of a deleted message in %s was already gone", queue.arn)
+        for entry_id, receipt in receipts.items():
+            if entry_id in refused:
+                failed.append((entry_id, backing_failure(refused[entry_id])))
+            elif receipt.payload is not None:
+                try:
+                    payloads.delete(*receipt.payload)
+                except ClientError:
+                    log.warning("payload of a deleted message in %s was gone", queue.arn)
+        return failed
 
     def change_visibility(self, queue: Queue, handle: str, timeout: int) -> None:
         receipt = self._receipt(queue, handle)

@@ -22,11 +22,21 @@ MIRRORED_ATTRIBUTES = (
     "DelaySeconds",
     "ReceiveMessageWaitTimeSeconds",
 )
+MAX_BATCH_BYTES = 1024 * 1024
 COUNT_ATTRIBUTES = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    entry_id: str
+    body: str
+    delay: int | None = None
+    group_id: str | None = None
+    dedup_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,27 +87,32 @@ def counts(url: str) -> dict[str, str]:
     )
 
 
-def send(
-    url: str,
-    body: str,
-    *,
-    delay: int | None = None,
-    group_id: str | None = None,
-    dedup_id: str | None = None,
-) -> dict[str, str]:
-    """Send one sealed body; returns MessageId (and SequenceNumber for FIFO)."""
-    kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
-    if delay is not None:
-        kwargs["DelaySeconds"] = delay
-    if group_id is not None:
-        kwargs["MessageGroupId"] = group_id
-    if dedup_id is not None:
-        kwargs["MessageDeduplicationId"] = dedup_id
-    out = _sqs().send_message(**kwargs)
-    result = {"MessageId": out["MessageId"]}
-    if "SequenceNumber" in out:
-        result["SequenceNumber"] = out["SequenceNumber"]
-    return result
+def send_batch(
+    url: str, entries: list[Outgoing]
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Send up to 10 sealed bodies in one call.
+
+    Returns (sent: id -> {MessageId[, SequenceNumber]}, refused: id -> error code).
+    """
+    batch = []
+    for entry in entries:
+        item: dict[str, Any] = {"Id": entry.entry_id, "MessageBody": entry.body}
+        if entry.delay is not None:
+            item["DelaySeconds"] = entry.delay
+        if entry.group_id is not None:
+            item["MessageGroupId"] = entry.group_id
+        if entry.dedup_id is not None:
+            item["MessageDeduplicationId"] = entry.dedup_id
+        batch.append(item)
+    out = _sqs().send_message_batch(QueueUrl=url, Entries=batch)
+    sent = {}
+    for ok in out.get("Successful", []):
+        result = {"MessageId": ok["MessageId"]}
+        if "SequenceNumber" in ok:
+            result["SequenceNumber"] = ok["SequenceNumber"]
+        sent[ok["Id"]] = result
+    refused = {bad["Id"]: bad.get("Code", "") for bad in out.get("Failed", [])}
+    return sent, refused
 
 
 def receive(
@@ -131,8 +146,12 @@ def receive(
     ]
 
 
-def delete(url: str, receipt_handle: str) -> None:
-    _sqs().delete_message(QueueUrl=url, ReceiptHandle=receipt_handle)
+def delete_batch(url: str, handles: dict[str, str]) -> dict[str, str]:
+    """Delete up to 10 messages by backing receipt handle; returns id -> code of failures."""
+    out = _sqs().delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": i, "ReceiptHandle": h} for i, h in handles.items()]
+    )
+    return {bad["Id"]: bad.get("Code", "") for bad in out.get("Failed", [])}
 
 
 def change_visibility(url: str, receipt_handle: str, timeout: int) -> None:

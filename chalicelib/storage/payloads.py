@@ -20,12 +20,13 @@ def _s3() -> Any:
     return aws.client("s3")
 
 
-def put(sealed: bytes) -> str:
-    """Store a sealed body; returns the pointer to put in the backing message."""
+def put(sealed: bytes) -> tuple[str, tuple[str, str]]:
+    """Store a sealed body; returns the pointer text for the backing message and (bucket, key)."""
     bucket = settings.get().payload_bucket
     key = "payloads/" + secrets.token_hex(20)
     _s3().put_object(Bucket=bucket, Key=key, Body=sealed)
-    return json.dumps({POINTER_TAG: {"bucket": bucket, "key": key}}, separators=(",", ":"))
+    pointer = json.dumps({POINTER_TAG: {"bucket": bucket, "key": key}}, separators=(",", ":"))
+    return pointer, (bucket, key)
 
 
 def parse_pointer(body: str) -> tuple[str, str] | None:
