@@ -1,0 +1,143 @@
+"""How a message handler reaches the key service: Lambda Invoke, or in-process.
+
+Both transports carry the JSON wire format of :mod:`chalicelib.keyservice.api`, so
+the in-process one round-trips through JSON too: whatever works locally works
+over Lambda. :class:`KeyServiceClient` turns the wire format back into the
+``KeyService`` protocol and raises :class:`KeyServiceError` for ``{"error": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from chalicelib.keyservice.api import DataKey, KeyServiceError
+
+log = logging.getLogger(__name__)
+
+INTERNAL_FAILURE = "InternalFailure"
+UNREACHABLE_MESSAGE = "The key service could not be reached."
+MALFORMED_MESSAGE = "The key service returned a malformed response."
+
+
+class Handler(Protocol):
+    def handle(self, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class Transport(Protocol):
+    def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one request; the answer is ``{"ok": ...}`` or ``{"error": ...}``, never raises."""
+        ...
+
+
+def _failure(message: str) -> dict[str, Any]:
+    return {"error": {"code": INTERNAL_FAILURE, "message": message}}
+
+
+class InProcessTransport:
+    """Calls the core in this process, with a real JSON round trip both ways."""
+
+    def __init__(self, core: Handler) -> None:
+        self._core = core
+
+    def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        request = json.loads(json.dumps(payload))
+        answer: dict[str, Any] = json.loads(json.dumps(self._core.handle(request)))
+        return answer
+
+
+class LambdaTransport:
+    """Calls the key-service Lambda synchronously (RequestResponse)."""
+
+    def __init__(self, function_name: str, lambda_client: Any) -> None:
+        self._function = function_name
+        self._lambda = lambda_client
+
+    def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = self._lambda.invoke(
+                FunctionName=self._function,
+                InvocationType="RequestResponse",
+                Payload=json.dumps(payload).encode("utf-8"),
+            )
+            body = resp["Payload"].read()
+        except Exception as err:  # a transport never raises: the caller gets a code
+            log.error("key service invoke failed: %s", type(err).__name__)
+            return _failure(UNREACHABLE_MESSAGE)
+        if resp.get("FunctionError"):
+            # The error payload is the runtime's trace; it is not passed on.
+            log.error("key service function error: %s", resp["FunctionError"])
+            return _failure(UNREACHABLE_MESSAGE)
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not ("ok" in answer or "error" in answer):
+            log.error("key service returned a malformed response")
+            return _failure(MALFORMED_MESSAGE)
+        return answer
+
+
+class KeyServiceClient:
+    """The ``KeyService`` protocol over any transport."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def data_key(
+        self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
+    ) -> DataKey:
+        ok = self._call({
+            "op": "data_key", "queue_arn": queue_arn, "cmk": cmk,
+            "context": dict(context), "reuse_period": reuse_period,
+        })
+        deadline = ok.get("deadline")
+        cmk_arn = ok.get("cmk_arn")
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float):
+            raise KeyServiceError(INTERNAL_FAILURE, MALFORMED_MESSAGE)
+        if not isinstance(cmk_arn, str):
+            raise KeyServiceError(INTERNAL_FAILURE, MALFORMED_MESSAGE)
+        return DataKey(
+            plaintext=_unb64(ok, "plaintext"),
+            encrypted=_unb64(ok, "encrypted"),
+            cmk_arn=cmk_arn,
+            deadline=float(deadline),
+        )
+
+    def decrypt_key(
+        self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
+    ) -> bytes:
+        ok = self._call({
+            "op": "decrypt_key", "encrypted": base64.b64encode(encrypted).decode("ascii"),
+            "cmk_arn": cmk_arn, "context": dict(context),
+        })
+        return _unb64(ok, "plaintext")
+
+    def service_secret(self, name: str) -> bytes:
+        return _unb64(self._call({"op": "service_secret", "name": name}), "plaintext")
+
+    def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = self._transport.call(payload)
+        error = answer.get("error")
+        if isinstance(error, dict):
+            raise KeyServiceError(
+                str(error.get("code") or INTERNAL_FAILURE), str(error.get("message") or "")
+            )
+        ok = answer.get("ok")
+        if not isinstance(ok, dict):
+            raise KeyServiceError(INTERNAL_FAILURE, MALFORMED_MESSAGE)
+        return ok
+
+
+def _unb64(ok: Mapping[str, Any], name: str) -> bytes:
+    value = ok.get(name)
+    if not isinstance(value, str):
+        raise KeyServiceError(INTERNAL_FAILURE, MALFORMED_MESSAGE)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyServiceError(INTERNAL_FAILURE, MALFORMED_MESSAGE) from None
