@@ -132,7 +132,7 @@ def test_delete_queue_removes_it_and_its_backing_queue(sqs: Any) -> None:
 
 def test_messages_round_trip_with_attributes_and_plaintext_md5s(sqs: Any) -> None:
     url = sqs.create_queue(QueueName="round")["QueueUrl"]
-    attributes = {
+    attributes: dict[str, dict[str, Any]] = {
         "trace.id": {"DataType": "String", "StringValue": "abc"},
         "trace.n": {"DataType": "Number", "StringValue": "42"},
         "blob": {"DataType": "Binary.gz", "BinaryValue": b"\x00\x01\xff"},
