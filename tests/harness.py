@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse, HeadersDict
 
-from chalicelib import aws, frontend, settings
+from chalicelib import frontend, settings
 from chalicelib.clock import Clock
 from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport
@@ -41,6 +41,27 @@ class _Raw:
 def _short_sleep(_seconds: float) -> None:
     """Losers of the key-generation lease poll quickly in tests (moto answers at once)."""
     time.sleep(0.01)
+
+
+def serialized_dynamodb() -> Any:
+    """A DynamoDB client whose requests moto serves one at a time.
+
+    Real DynamoDB applies a conditional write atomically; moto checks the condition
+    and writes in separate steps without a lock, so threads could both "win".
+    """
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    lock = threading.Lock()
+
+    def acquire(**_: Any) -> None:
+        lock.acquire()
+
+    def release(**_: Any) -> None:
+        lock.release()
+
+    ddb.meta.events.register("before-call.dynamodb", acquire)
+    ddb.meta.events.register("after-call.dynamodb", release)
+    ddb.meta.events.register("after-call-error.dynamodb", release)
+    return ddb
 
 
 class KmsCounter:
@@ -73,6 +94,7 @@ class Fleet:
         conf = settings.get()
         self.cores = []
         self.kms_clients: list[Any] = []
+        dynamodb = serialized_dynamodb()  # shared: one lock for every key-service container
         for index in range(key_service_containers):
             kms = boto3.client("kms", region_name=REGION)
             kms.meta.events.register("before-call.kms.*", self.kms.hook(index))
@@ -80,7 +102,7 @@ class Fleet:
             self.cores.append(
                 KeyServiceCore(
                     kms=kms,
-                    dynamodb=aws.client("dynamodb"),
+                    dynamodb=dynamodb,
                     table=conf.keys_table,
                     default_kms_key=conf.default_kms_key,
                     clock=clock,

@@ -23,6 +23,7 @@ from chalicelib.clock import FakeClock
 from chalicelib.keyservice import KeyServiceCore, KeyServiceError
 from chalicelib.keyservice.records import KeyRecords, data_key_id
 from chalicelib.keyservice.service import MARGIN
+from tests.harness import serialized_dynamodb
 
 REGION = "us-east-1"
 QUEUE = "arn:aws:sqs:us-east-1:000000000000:orders"
@@ -62,27 +63,6 @@ def counted_kms() -> tuple[Any, Counter[str]]:
     for op in ("GenerateDataKey", "Decrypt"):
         kms.meta.events.register(f"before-call.kms.{op}", count)
     return kms, calls
-
-
-def serialized_dynamodb() -> Any:
-    """A DynamoDB client whose requests moto serves one at a time.
-
-    Real DynamoDB applies a conditional write atomically; moto checks the condition
-    and writes in separate steps without a lock, so threads could both "win".
-    """
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    lock = threading.Lock()
-
-    def acquire(**_: Any) -> None:
-        lock.acquire()
-
-    def release(**_: Any) -> None:
-        lock.release()
-
-    ddb.meta.events.register("before-call.dynamodb", acquire)
-    ddb.meta.events.register("after-call.dynamodb", release)
-    ddb.meta.events.register("after-call-error.dynamodb", release)
-    return ddb
 
 
 def make_container(
