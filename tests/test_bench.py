@@ -1,0 +1,48 @@
+"""The fleet bench's quick variant, checked for the shape its table claims.
+
+The numbers are the bench's to print; what must hold on any seed is the design's
+promise (invariant 5): sealq's data-key count is bounded by queues x ceil(B/D) and
+its KMS total sits below one tier, which sits below one request per message.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.bench_fleet import Workload, format_table, measure, schedule
+
+
+def test_the_schedule_is_seeded_and_every_message_is_received_once() -> None:
+    work = Workload.quick()
+    ticks = schedule(work)
+    assert ticks == schedule(work)
+    assert len(ticks) == work.ticks
+    sent = [s.body for t in ticks for s in t.sends]
+    received = [b for t in ticks for r in t.receives for b in r.bodies]
+    assert len(sent) == work.producers * work.ticks
+    assert sorted(received) == sorted(sent)
+    assert all(len(r.bodies) <= 10 for t in ticks for r in t.receives)
+    handlers = {s.handler for t in ticks for s in t.sends}
+    assert handlers == set(range(work.handlers))
+
+
+def test_quick_fleet_bench_sealq_below_one_tier_below_per_message(stack: None) -> None:
+    work = Workload.quick()
+    result = measure(work)
+
+    assert result.sent == result.received == work.producers * work.ticks
+    a, b, c = result.per_message, result.one_tier, result.sealq
+    assert (a.generate, a.decrypt) == (result.sent, result.received)
+    bound = work.queues * math.ceil(work.duration / work.reuse_period)
+    assert 0 < c.generate <= bound
+    # The receipt-handle secret: one GenerateDataKey for the deployment, on top.
+    assert result.sealq_secret.generate == 1
+    assert c.generate + result.sealq_secret.generate <= bound + 1
+    assert c.total < b.total < a.total
+    assert result.documented == round(
+        work.duration / work.reuse_period * (2 * work.producers + work.consumers) * work.queues
+    )
+
+    table = format_table(result)
+    for row in ("GenerateDataKey", "Decrypt", "Total KMS requests", "(a)/(c)", "(b)/(c)"):
+        assert row in table
