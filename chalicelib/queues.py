@@ -35,9 +35,6 @@ SETTABLE = frozenset(
      "ContentBasedDeduplication"}
 )
 FIFO_ONLY = frozenset({"ContentBasedDeduplication"})
-READ_ONLY = frozenset(
-    {"QueueArn", "CreatedTimestamp", "LastModifiedTimestamp", *backing.COUNT_ATTRIBUTES}
-)
 ALL_READABLE = (
     "QueueArn",
     *backing.COUNT_ATTRIBUTES,
@@ -275,13 +272,17 @@ class Registry:
         self._put_existing(updated)
         return updated
 
-    def _put_existing(self, queue: Queue) -> None:
+    def _write_same_queue(self, queue: Queue, operation: str, **kwargs: Any) -> None:
+        """Put or delete the record only while it is still this queue (same backing queue).
+
+        A queue deleted, or deleted and re-created, meanwhile is QueueDoesNotExist.
+        """
         try:
-            self._ddb().put_item(
+            getattr(self._ddb(), operation)(
                 TableName=self._table,
-                Item=_to_item(queue),
                 ConditionExpression="backing_url = :b",
                 ExpressionAttributeValues={":b": {"S": queue.backing_url}},
+                **kwargs,
             )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -289,20 +290,13 @@ class Registry:
             raise
         self._cache.pop((queue.account, queue.name))
 
+    def _put_existing(self, queue: Queue) -> None:
+        self._write_same_queue(queue, "put_item", Item=_to_item(queue))
+
     def delete(self, queue: Queue) -> None:
         """Remove the record first, then the backing queue: no window where a half-queue shows."""
-        try:
-            self._ddb().delete_item(
-                TableName=self._table,
-                Key={"account": {"S": queue.account}, "name": {"S": queue.name}},
-                ConditionExpression="backing_url = :b",
-                ExpressionAttributeValues={":b": {"S": queue.backing_url}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise errors.queue_does_not_exist() from None
-            raise
-        self._cache.pop((queue.account, queue.name))
+        key = {"account": {"S": queue.account}, "name": {"S": queue.name}}
+        self._write_same_queue(queue, "delete_item", Key=key)
         try:
             backing.delete_queue(queue.backing_url)
         except ClientError:

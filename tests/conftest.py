@@ -53,3 +53,14 @@ def stack(moto: None) -> None:
     from chalicelib import provision
 
     provision.ensure_resources()
+
+
+@pytest.fixture
+def default_cmk(moto: None) -> str:
+    """moto KMS with only the service's default CMK under its alias; returns the key ARN."""
+    import boto3
+
+    kms = boto3.client("kms", region_name="us-east-1")
+    key_id = kms.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/sealq-default", TargetKeyId=key_id)
+    return str(kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])

@@ -103,12 +103,9 @@ class KmsKeyService:
 
 
 @pytest.fixture
-def kms(moto: None) -> str:
+def kms(default_cmk: str) -> str:
     """moto KMS with the default CMK under its alias (all these tests need of ``stack``)."""
-    client = boto3.client("kms", region_name="us-east-1")
-    key_id = client.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
-    client.create_alias(AliasName=DEFAULT_CMK, TargetKeyId=key_id)
-    return str(client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+    return default_cmk
 
 
 @pytest.fixture

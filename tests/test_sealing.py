@@ -7,7 +7,6 @@ import logging
 import os
 
 import aws_encryption_sdk
-import boto3
 import botocore.session
 import pytest
 from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
@@ -25,12 +24,9 @@ DLQ = "arn:aws:sqs:us-east-1:000000000000:a-dlq"
 
 
 @pytest.fixture
-def cmk_arn(moto: None) -> str:
+def cmk_arn(default_cmk: str) -> str:
     """moto KMS with the default CMK under its alias; its ARN."""
-    kms = boto3.client("kms", region_name="us-east-1")
-    key_id = kms.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
-    kms.create_alias(AliasName=DEFAULT_CMK, TargetKeyId=key_id)
-    return str(kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+    return default_cmk
 
 
 @pytest.fixture
