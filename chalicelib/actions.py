@@ -152,6 +152,17 @@ def purge_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[st
     return {}
 
 
+@action("ListDeadLetterSourceQueues")
+def list_dead_letter_source_queues(
+    svc: Actions, caller: Caller, params: dict[str, Any]
+) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    limit = opt_int(params, "MaxResults", 1, 1000)
+    found, _ = svc.registry.list(caller.account, "", None, None)
+    sources = [q for q in found if svc.registry.redrives_into(q.arn, queue)]
+    return {"queueUrls": [q.url(caller.base_url) for q in sources[:limit or 1000]]}
+
+
 @action("TagQueue")
 def tag_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = svc.queue(caller, params)
@@ -267,6 +278,7 @@ def receive_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dic
         wait_seconds=wait,
         system_attribute_names=system_names,
         message_attribute_names=attribute_names,
+        accept=svc.registry.accepts(queue),
         attempt_id=opt_str(params, "ReceiveRequestAttemptId") if queue.fifo else None,
     )
     return {"Messages": messages} if messages else {}

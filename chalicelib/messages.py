@@ -243,9 +243,14 @@ class Messages:
         wait_seconds: int | None,
         system_attribute_names: list[str],
         message_attribute_names: list[str],
+        accept: Callable[[str], bool],
         attempt_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Receive and open messages; never more than the response size limit allows."""
+        """Receive and open messages; never more than the response size limit allows.
+
+        ``accept`` says which queues' sealed messages may open here (this queue,
+        and those that redrive into it).
+        """
         raw = backing.receive(
             queue.backing_url,
             max_messages=max_messages,
@@ -260,7 +265,7 @@ class Messages:
         try:
             for item in raw:
                 try:
-                    opened = self._open(queue, item)
+                    opened = self._open(queue, item, accept)
                 except _Unopenable:
                     # Tampered, or bound to another queue: it stays invisible for its
                     # timeout rather than loop, and its content is never returned.
@@ -283,14 +288,16 @@ class Messages:
                         pass
         return out
 
-    def _open(self, queue: Queue, item: backing.BackingMessage) -> dict[str, Any]:
+    def _open(
+        self, queue: Queue, item: backing.BackingMessage, accept: Callable[[str], bool]
+    ) -> dict[str, Any]:
         pointer = payloads.parse_pointer(item.body)
         try:
             if pointer is not None:
                 sealed = payloads.get(*pointer)
             else:
                 sealed = base64.b64decode(item.body, validate=True)
-            opened = self._sealer.open(sealed, accept=lambda arn: arn == queue.arn)
+            opened = self._sealer.open(sealed, accept=accept)
             body, attributes, sender = _decode_envelope(opened.plaintext)
         except KeyServiceError as err:
             if err.code == "InvalidCiphertext":

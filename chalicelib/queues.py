@@ -9,6 +9,8 @@ container — a new KmsMasterKeyId, say — takes effect within that time
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,7 +34,7 @@ INT_ATTRIBUTES: dict[str, tuple[int, int, int]] = {
 }
 SETTABLE = frozenset(
     {*INT_ATTRIBUTES, "KmsMasterKeyId", "SqsManagedSseEnabled", "Policy",
-     "ContentBasedDeduplication"}
+     "ContentBasedDeduplication", "RedrivePolicy"}
 )
 FIFO_ONLY = frozenset({"ContentBasedDeduplication"})
 ALL_READABLE = (
@@ -46,6 +48,7 @@ ALL_READABLE = (
     "DelaySeconds",
     "ReceiveMessageWaitTimeSeconds",
     "Policy",
+    "RedrivePolicy",
     "KmsMasterKeyId",
     "KmsDataKeyReusePeriodSeconds",
     "SqsManagedSseEnabled",
@@ -110,6 +113,8 @@ def validate_attributes(raw: dict[str, str], *, fifo: bool, creating: bool) -> d
                     name, f"Invalid value for the parameter {name}."
                 )
             out[name] = lowered
+        elif name == "RedrivePolicy":
+            out[name] = _normalize_redrive(value)
         elif name == "KmsMasterKeyId":
             if not value.strip():
                 raise errors.invalid_attribute_value(
@@ -130,6 +135,45 @@ def validate_attributes(raw: dict[str, str], *, fifo: bool, creating: bool) -> d
             "sealq encrypts every queue: without KmsMasterKeyId it uses the service's own key.",
         )
     return out
+
+
+def _redrive_error(value: str, reason: str) -> errors.SqsError:
+    return errors.invalid_parameter_value(
+        f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}"
+    )
+
+
+def _normalize_redrive(value: str) -> str:
+    """RedrivePolicy as canonical JSON; "" (remove the policy) stays ""."""
+    if value.strip() == "":
+        return ""
+    try:
+        policy = json.loads(value)
+    except ValueError:
+        policy = None
+    if not isinstance(policy, dict):
+        raise _redrive_error(value, "Redrive policy is not a dict or valid json.")
+    target = policy.get("deadLetterTargetArn")
+    if not isinstance(target, str) or not target:
+        raise _redrive_error(value, "Redrive policy does not contain mandatory attribute: "
+                                    "deadLetterTargetArn.")
+    raw_count = policy.get("maxReceiveCount")
+    try:
+        count = int(str(raw_count))
+    except ValueError:
+        count = 0
+    if isinstance(raw_count, bool) or not 1 <= count <= 1000:
+        raise _redrive_error(value, "Invalid value for maxReceiveCount: "
+                                    f"{raw_count}, valid values are from 1 to 1000 both inclusive.")
+    return json.dumps({"deadLetterTargetArn": target, "maxReceiveCount": count})
+
+
+def _parse_arn(arn: str) -> tuple[str, str] | None:
+    """(account, name) of an SQS queue ARN."""
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"]:
+        return None
+    return parts[4], parts[5]
 
 
 def _from_item(item: dict[str, Any]) -> Queue:
@@ -213,7 +257,10 @@ class Registry:
             existing = None
         if existing is not None:
             return self._same_or_conflict(existing, attributes)
-        backing_url, backing_arn = backing.create_queue(fifo, attributes)
+        redrive = self._backing_redrive(account, fifo, attributes)
+        if attributes.get("RedrivePolicy") == "":
+            del attributes["RedrivePolicy"]
+        backing_url, backing_arn = backing.create_queue(fifo, attributes, redrive or None)
         now = int(self._clock.now())
         queue = Queue(account, name, fifo, attributes, backing_url, backing_arn, now, now, tags)
         try:
@@ -239,6 +286,53 @@ class Registry:
                 raise errors.queue_name_exists(key)
         return existing
 
+    def _backing_redrive(
+        self, account: str, fifo: bool, attributes: dict[str, str]
+    ) -> dict[str, object] | None:
+        """The backing RedrivePolicy for a (normalized) sealq one: None unchanged, {} removed.
+
+        The backing queue moves messages to the dead-letter queue's backing queue
+        itself; the sealed message keeps its source queue in its context, which
+        the dead-letter queue accepts (see :meth:`redrives_into`).
+        """
+        if "RedrivePolicy" not in attributes:
+            return None
+        value = attributes["RedrivePolicy"]
+        if value == "":
+            return {}
+        policy = json.loads(value)
+        parsed = _parse_arn(policy["deadLetterTargetArn"])
+        target = None
+        if parsed is not None and parsed[0] == account:
+            try:
+                target = self.get_fresh(*parsed)
+            except errors.SqsError:
+                target = None
+        if target is None:
+            raise _redrive_error(value, "Dead letter target does not exist.")
+        if target.fifo != fifo:
+            raise _redrive_error(
+                value, "Dead-letter target owner queue type must match the source queue type."
+            )
+        return {"deadLetterTargetArn": target.backing_arn,
+                "maxReceiveCount": policy["maxReceiveCount"]}
+
+    def redrives_into(self, source_arn: str, queue: Queue) -> bool:
+        """True when ``source_arn`` is a queue whose RedrivePolicy targets ``queue``."""
+        parsed = _parse_arn(source_arn)
+        if parsed is None or parsed[0] != queue.account:
+            return False
+        try:
+            source = self.get(*parsed)
+        except errors.SqsError:
+            return False
+        policy = source.attributes.get("RedrivePolicy")
+        return bool(policy) and json.loads(policy or "{}").get("deadLetterTargetArn") == queue.arn
+
+    def accepts(self, queue: Queue) -> Callable[[str], bool]:
+        """Which sealed messages may open in ``queue``: its own and those redriven into it."""
+        return lambda arn: arn == queue.arn or self.redrives_into(arn, queue)
+
     def get_fresh(self, account: str, name: str) -> Queue:
         self._cache.pop((account, name))
         return self.get(account, name)
@@ -253,8 +347,11 @@ class Registry:
                 merged.pop("KmsMasterKeyId")
         if "KmsMasterKeyId" in attributes:
             merged.pop("SqsManagedSseEnabled", None)
+        if merged.get("RedrivePolicy") == "":
+            del merged["RedrivePolicy"]
         validate_attributes(merged, fifo=queue.fifo, creating=False)
-        backing.set_attributes(queue.backing_url, attributes)
+        redrive = self._backing_redrive(queue.account, queue.fifo, attributes)
+        backing.set_attributes(queue.backing_url, attributes, redrive)
         updated = replace(queue, attributes=merged, modified=int(self._clock.now()))
         self._put_existing(updated)
         return updated
@@ -350,8 +447,9 @@ def read_attributes(queue: Queue, names: list[str]) -> dict[str, str]:
         values["SqsManagedSseEnabled"] = "false"
     else:
         values["SqsManagedSseEnabled"] = "true"
-    if "Policy" in queue.attributes:
-        values["Policy"] = queue.attributes["Policy"]
+    for name in ("Policy", "RedrivePolicy"):
+        if name in queue.attributes:
+            values[name] = queue.attributes[name]
     if queue.fifo:
         values["FifoQueue"] = "true"
         values["ContentBasedDeduplication"] = queue.attributes.get(

@@ -368,3 +368,67 @@ def test_kms_failures_become_sqs_kms_errors_and_store_nothing(
     with pytest.raises(getattr(sqs.exceptions, sqs_error)):
         sqs.send_message(QueueUrl=url, MessageBody="never stored")
     assert backing_messages() == []
+
+
+def test_a_message_redriven_to_its_dead_letter_queue_opens_there_and_nowhere_else(
+    fleet: Fleet,
+) -> None:
+    sqs = fleet.sqs()
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    source = sqs.create_queue(QueueName="work", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    sqs.send_message(QueueUrl=source, MessageBody="poison pill")
+
+    first = sqs.receive_message(QueueUrl=source, VisibilityTimeout=0)["Messages"]
+    assert [m["Body"] for m in first] == ["poison pill"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=source)  # moved on this receive
+    redriven = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0)["Messages"]
+    assert [m["Body"] for m in redriven] == ["poison pill"]
+    assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [source]
+    attrs = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["RedrivePolicy"])
+    assert json.loads(attrs["Attributes"]["RedrivePolicy"]) == json.loads(policy)
+
+    # The same ciphertext copied into a queue the source does not redrive into stays shut.
+    (stolen,) = backing_messages()
+    boto3.client("sqs", region_name=REGION).send_message(
+        QueueUrl=backing_url_of("other"), MessageBody=stolen["Body"]
+    )
+    assert "Messages" not in sqs.receive_message(QueueUrl=other, MaxNumberOfMessages=10)
+
+
+def backing_url_of(name: str) -> str:
+    """The backing queue the registry (DynamoDB) records for queue ``name``."""
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=settings.get().queues_table,
+        Key={"account": {"S": "000000000000"}, "name": {"S": name}},
+    )["Item"]
+    return str(item["backing_url"]["S"])
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "not json",
+        json.dumps({"maxReceiveCount": 3}),
+        json.dumps({"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:missing",
+                    "maxReceiveCount": 3}),
+        json.dumps({"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:dead",
+                    "maxReceiveCount": 0}),
+    ],
+)
+def test_a_bad_redrive_policy_is_refused_and_changes_nothing(fleet: Fleet, policy: str) -> None:
+    sqs = fleet.sqs()
+    sqs.create_queue(QueueName="dead")
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError) as excinfo:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": policy})
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValue"
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert "RedrivePolicy" not in attrs
+    with pytest.raises(sqs.exceptions.ClientError):
+        sqs.create_queue(QueueName="work2", Attributes={"RedrivePolicy": policy})
+    assert len(sqs.list_queues()["QueueUrls"]) == 2

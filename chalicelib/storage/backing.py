@@ -8,6 +8,7 @@ maximum size is always SQS's largest, since sealed bodies are larger than plaint
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -51,10 +52,17 @@ def _sqs() -> Any:
     return aws.client("sqs")
 
 
-def create_queue(fifo: bool, attributes: dict[str, str]) -> tuple[str, str]:
-    """Create a new backing queue; returns (url, arn)."""
+def create_queue(
+    fifo: bool, attributes: dict[str, str], redrive: dict[str, object] | None = None
+) -> tuple[str, str]:
+    """Create a new backing queue; returns (url, arn).
+
+    ``redrive`` is the backing RedrivePolicy (its target a backing queue's ARN).
+    """
     name = BACKING_PREFIX + secrets.token_hex(16) + (".fifo" if fifo else "")
     attrs = {k: v for k, v in attributes.items() if k in MIRRORED_ATTRIBUTES}
+    if redrive is not None:
+        attrs["RedrivePolicy"] = json.dumps(redrive)
     attrs["MaximumMessageSize"] = "1048576"
     if fifo:
         attrs["FifoQueue"] = "true"
@@ -65,8 +73,13 @@ def create_queue(fifo: bool, attributes: dict[str, str]) -> tuple[str, str]:
     return url, arn
 
 
-def set_attributes(url: str, attributes: dict[str, str]) -> None:
+def set_attributes(
+    url: str, attributes: dict[str, str], redrive: dict[str, object] | None = None
+) -> None:
+    """Mirror settable attributes; ``redrive`` {} removes the backing RedrivePolicy."""
     attrs = {k: v for k, v in attributes.items() if k in MIRRORED_ATTRIBUTES}
+    if redrive is not None:
+        attrs["RedrivePolicy"] = json.dumps(redrive) if redrive else ""
     if attrs:
         _sqs().set_queue_attributes(QueueUrl=url, Attributes=attrs)
 
