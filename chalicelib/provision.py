@@ -1,8 +1,8 @@
 """Create what sealq needs in an AWS endpoint, only what is missing.
 
 Used by the local stack (embedded or external moto, LocalStack) and by tests. In
-AWS the same resources come from the template in ``infra/``; the schemas here and
-there must agree (a test checks it).
+AWS the same resources come from ``infra/merge-template.json``; the schemas here
+and there must agree (tests/test_infra.py checks it).
 """
 
 from __future__ import annotations
@@ -23,6 +23,19 @@ QUEUES_TABLE_SCHEMA: dict[str, Any] = {
         {"AttributeName": "name", "AttributeType": "S"},
     ],
     "BillingMode": "PAY_PER_REQUEST",
+}
+
+# Sealed bodies of messages that expired or were purged are never read again;
+# retention is at most 14 days, so anything older than 15 can go.
+PAYLOAD_LIFECYCLE: dict[str, Any] = {
+    "Rules": [
+        {
+            "ID": "expire-orphaned-payloads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "payloads/"},
+            "Expiration": {"Days": 15},
+        }
+    ]
 }
 
 KEYS_TABLE_SCHEMA: dict[str, Any] = {
@@ -68,6 +81,9 @@ def _ensure_bucket(name: str) -> bool:
             "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True,
         },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name, LifecycleConfiguration=PAYLOAD_LIFECYCLE
     )
     return True
 

@@ -143,3 +143,48 @@ def test_deployed_names_match_the_settings_defaults() -> None:
 
 def test_only_the_handler_is_told_to_invoke_the_key_service() -> None:
     assert "SEALQ_KEY_SERVICE_FUNCTION" not in _config("key_service").environment_variables
+
+
+def _merge_template() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((REPO_ROOT / "infra" / "merge-template.json").read_text())
+    return loaded["Resources"]
+
+
+def test_the_merge_template_tables_match_what_local_provisioning_creates() -> None:
+    from chalicelib import provision
+
+    resources = _merge_template()
+    for logical, schema in (
+        ("QueuesTable", provision.QUEUES_TABLE_SCHEMA),
+        ("KeysTable", provision.KEYS_TABLE_SCHEMA),
+    ):
+        props = resources[logical]["Properties"]
+        for field, value in schema.items():
+            assert props[field] == value, (logical, field)
+
+
+def test_the_merge_template_names_match_the_settings_defaults() -> None:
+    conf = settings.from_environ({})
+    resources = _merge_template()
+    assert resources["QueuesTable"]["Properties"]["TableName"] == conf.queues_table
+    assert resources["KeysTable"]["Properties"]["TableName"] == conf.keys_table
+    assert resources["PayloadBucket"]["Properties"]["BucketName"] == conf.payload_bucket
+    assert resources["DefaultKeyAlias"]["Properties"]["AliasName"] == conf.default_kms_key
+    handler_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert handler_env["SEALQ_KEY_SERVICE_FUNCTION"] == {"Ref": "KeyService"}
+
+
+def test_the_payload_bucket_is_private_and_expires_orphans_everywhere(stack: None) -> None:
+    import boto3
+
+    from chalicelib import provision
+
+    bucket = _merge_template()["PayloadBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    (local,) = provision.PAYLOAD_LIFECYCLE["Rules"]
+    assert rule["ExpirationInDays"] == local["Expiration"]["Days"]
+    assert rule["Prefix"] == local["Filter"]["Prefix"]
+    s3 = boto3.client("s3", region_name="us-east-1")
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=settings.get().payload_bucket)["Rules"]
+    assert rules[0]["Expiration"]["Days"] == local["Expiration"]["Days"]
