@@ -40,6 +40,7 @@ SYSTEM_ATTRIBUTES = (
     "MessageDeduplicationId",
     "MessageGroupId",
     "SequenceNumber",
+    "DeadLetterQueueSourceArn",
 )
 
 
@@ -310,8 +311,13 @@ class Messages:
             queue.arn,
             handles.Receipt(item.receipt_handle, pointer),
         )
-        system = dict(item.attributes)
-        system["SenderId"] = sender or system.get("SenderId", "")
+        # Only SQS's own names, with sealq's values: the backing store's ARNs and
+        # principals never reach a client.
+        system = {k: v for k, v in item.attributes.items() if k in SYSTEM_ATTRIBUTES}
+        system["SenderId"] = sender
+        system.pop("DeadLetterQueueSourceArn", None)
+        if opened.queue_arn != queue.arn:
+            system["DeadLetterQueueSourceArn"] = opened.queue_arn
         return {
             "MessageId": item.message_id,
             "ReceiptHandle": handle,
@@ -332,7 +338,7 @@ class Messages:
         }
         system: dict[str, str] = opened["system"]
         if "All" in system_names:
-            chosen = {k: v for k, v in system.items() if k in SYSTEM_ATTRIBUTES}
+            chosen = dict(system)
         else:
             chosen = {k: system[k] for k in system_names if k in system}
         if chosen:

@@ -386,8 +386,12 @@ def test_a_message_redriven_to_its_dead_letter_queue_opens_there_and_nowhere_els
     first = sqs.receive_message(QueueUrl=source, VisibilityTimeout=0)["Messages"]
     assert [m["Body"] for m in first] == ["poison pill"]
     assert "Messages" not in sqs.receive_message(QueueUrl=source)  # moved on this receive
-    redriven = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0)["Messages"]
+    redriven = sqs.receive_message(
+        QueueUrl=dlq, VisibilityTimeout=0, MessageSystemAttributeNames=["All"]
+    )["Messages"]
     assert [m["Body"] for m in redriven] == ["poison pill"]
+    source_arn = "arn:aws:sqs:us-east-1:000000000000:work"
+    assert redriven[0]["Attributes"]["DeadLetterQueueSourceArn"] == source_arn
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [source]
     attrs = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["RedrivePolicy"])
     assert json.loads(attrs["Attributes"]["RedrivePolicy"]) == json.loads(policy)
