@@ -7,12 +7,11 @@ single-flight per key, so a burst of cold threads costs one key-service call.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 
 from chalicelib.clock import SYSTEM_CLOCK, Clock
-from chalicelib.keyservice.api import DataKey, KeyService, KeyServiceError
+from chalicelib.keyservice.api import DataKey, KeyService, KeyServiceError, key_identity
 from chalicelib.ttlcache import TTLCache
 
 # Canonical, hashable form of an encryption context: sorted (key, value) pairs.
@@ -21,25 +20,6 @@ _Context = tuple[tuple[str, str], ...]
 
 def _canonical(context: Mapping[str, str]) -> _Context:
     return tuple(sorted(context.items()))
-
-
-def key_identity(*, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
-    """sha256 over (cmk_arn, encrypted key, sorted context), length-prefixed so no two
-    distinct inputs serialize alike; this is what a decrypted data key is cached under."""
-    digest = hashlib.sha256()
-
-    def part(data: bytes) -> None:
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-
-    part(cmk_arn.encode())
-    part(encrypted)
-    items = _canonical(context)
-    digest.update(len(items).to_bytes(8, "big"))
-    for name, value in items:
-        part(name.encode())
-        part(value.encode())
-    return digest.digest()
 
 
 class HandlerKeyCache:

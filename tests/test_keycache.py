@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import Clock, FakeClock
-from chalicelib.keycache import HandlerKeyCache, key_identity
-from chalicelib.keyservice.api import DataKey, KeyServiceError
+from chalicelib.keycache import HandlerKeyCache
+from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
 
 DEFAULT_CMK = "alias/sealq-default"
 QUEUE_A = "arn:aws:sqs:us-east-1:000000000000:a"

@@ -24,6 +24,7 @@ InternalFailure. Messages never contain key material.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -39,6 +40,25 @@ KMS_ERROR_CODES = frozenset(
         "KmsOptInRequired",
     }
 )
+
+
+def key_identity(*, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
+    """sha256 over (cmk_arn, encrypted key, sorted context), length-prefixed so no two
+    distinct inputs serialize alike; this is what a decrypted data key is cached under."""
+    digest = hashlib.sha256()
+
+    def part(data: bytes) -> None:
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+
+    part(cmk_arn.encode())
+    part(encrypted)
+    items = sorted(context.items())
+    digest.update(len(items).to_bytes(8, "big"))
+    for name, value in items:
+        part(name.encode())
+        part(value.encode())
+    return digest.digest()
 
 
 @dataclass(frozen=True)

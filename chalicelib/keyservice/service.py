@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import itertools
-import json
 import logging
 import math
 import time
@@ -30,7 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.clock import Clock
-from chalicelib.keyservice.api import DataKey, KeyServiceError
+from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
 from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE, Kms
 from chalicelib.keyservice.records import (
     KeyRecord,
@@ -69,15 +67,6 @@ class _Cached:
     def usable(self, reuse_period: float) -> DataKey:
         deadline = min(self.key.deadline, self.generated_at + reuse_period)
         return DataKey(self.key.plaintext, self.key.encrypted, self.key.cmk_arn, deadline)
-
-
-def _digest(encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
-    """The decrypt-cache key: a key opens only for the same ciphertext, CMK and context."""
-    canonical = json.dumps(
-        [cmk_arn, base64.b64encode(encrypted).decode(), sorted(context.items())],
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).digest()
 
 
 class KeyServiceCore:
@@ -222,7 +211,8 @@ class KeyServiceCore:
         if not stored:
             return None
         self._decrypted.put(
-            _digest(fresh.encrypted, fresh.key_arn, context), fresh.plaintext,
+            key_identity(encrypted=fresh.encrypted, cmk_arn=fresh.key_arn, context=context),
+            fresh.plaintext,
             generated_at + self._decrypt_ttl,
         )
         return _Cached(
@@ -243,7 +233,7 @@ class KeyServiceCore:
         return self._decrypt_cached(encrypted, cmk_arn, context)
 
     def _decrypt_cached(self, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
-        digest = _digest(encrypted, cmk_arn, context)
+        digest = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
         found = self._decrypted.get(digest)
         if found is not None:
             return found
