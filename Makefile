@@ -1,6 +1,6 @@
 # sealq developer commands. Everything runs from the project's own virtualenv.
 #   make venv   create .venv and install requirements-dev.txt (again only when requirements change)
-#   make run    the local stack: python -m chalicelib.devserver (embedded moto, port 9324)
+#   make run    the local stack: python -m tools.devserver (embedded moto, port 9324)
 #   make test   ruff, mypy, pytest (the CI command: .ci/run)
 #   make bench  python -m bench
 
@@ -8,8 +8,8 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements.stamp
 # app.py and bench/ are checked once they exist (app.py lands with the integration).
-LINT_PATHS := chalicelib tests $(wildcard bench) $(wildcard app.py)
-TYPE_PATHS := chalicelib tests $(wildcard app.py)
+LINT_PATHS := chalicelib tools tests $(wildcard bench) $(wildcard app.py)
+TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
 .PHONY: venv run test bench
 
@@ -21,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 run: venv
-	$(PYTHON) -m chalicelib.devserver
+	$(PYTHON) -m tools.devserver
 
 test: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -35,12 +35,13 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from chalicelib import aws, frontend, provision, settings
+from chalicelib import aws, frontend, settings
 from chalicelib.clock import Clock, FakeClock
 from chalicelib.keycache import HandlerKeyCache
 from chalicelib.keyservice.api import DataKey
 from chalicelib.sealing import Sealer
 from tests.harness import REGION, Fleet, KmsCounter
+from tools import provision
 
 ACCOUNT = settings.DEFAULT_ACCOUNT
 # What SQS answers per ReceiveMessage at most: a receive drains at most this many.

@@ -50,7 +50,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def stack(moto: None) -> None:
     """moto with sealq's tables, bucket and default CMK in place."""
-    from chalicelib import provision
+    from tools import provision
 
     provision.ensure_resources()
 

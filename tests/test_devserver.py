@@ -27,7 +27,7 @@ import pytest
 from chalice import Chalice, Response
 from moto.server import ThreadedMotoServer
 
-from chalicelib import devserver, provision
+from tools import devserver, provision
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQS_CONTENT_TYPES = ["application/x-amz-json-1.0", "application/x-www-form-urlencoded"]
@@ -301,7 +301,7 @@ def _start_process(
 ) -> tuple[subprocess.Popen[str], str, str]:
     """Start the command; return it, its URL and its stdout up to the ``listening on`` line."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.devserver", "--app", STUB_SPEC],
+        [sys.executable, "-m", "tools.devserver", "--app", STUB_SPEC],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

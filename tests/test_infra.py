@@ -151,7 +151,7 @@ def _merge_template() -> dict[str, Any]:
 
 
 def test_the_merge_template_tables_match_what_local_provisioning_creates() -> None:
-    from chalicelib import provision
+    from tools import provision
 
     resources = _merge_template()
     for logical, schema in (
@@ -177,7 +177,7 @@ def test_the_merge_template_names_match_the_settings_defaults() -> None:
 def test_the_payload_bucket_is_private_and_expires_orphans_everywhere(stack: None) -> None:
     import boto3
 
-    from chalicelib import provision
+    from tools import provision
 
     bucket = _merge_template()["PayloadBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())

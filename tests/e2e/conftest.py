@@ -1,6 +1,6 @@
 """End-to-end harness: the real command in a subprocess, unmodified boto3 and AWS CLI.
 
-The session starts ``python -m chalicelib.devserver`` exactly as a developer
+The session starts ``python -m tools.devserver`` exactly as a developer
 would (embedded moto, a free port), waits for its ``listening on`` line, and at
 the end stops it with SIGINT and requires a clean exit. Set SEALQ_E2E_ENDPOINT
 to run the same tests against a server that is already running instead (a
@@ -109,7 +109,7 @@ def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stderr_path = tmp_path_factory.mktemp("devserver") / "stderr.log"
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.devserver"],
+            [sys.executable, "-m", "tools.devserver"],
             cwd=REPO_ROOT,
             env=_clean_env(SEALQ_PORT=str(port)),
             stdin=subprocess.DEVNULL,

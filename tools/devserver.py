@@ -1,4 +1,4 @@
-"""The one-command local stack: ``python -m chalicelib.devserver``.
+"""The one-command local stack: ``python -m tools.devserver``.
 
 Serves the real Chalice app with Chalice's own local server (one thread per
 request, as ``chalice local``) against an AWS endpoint chosen by
@@ -37,7 +37,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws, provision, settings
+from chalicelib import aws, settings
+from tools import provision
 
 log = logging.getLogger("sealq.devserver")
 
@@ -303,7 +304,7 @@ def _port(raw: str) -> int:
 
 def _parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.devserver",
+        prog="python -m tools.devserver",
         description="Run sealq locally (embedded moto unless SEALQ_AWS_ENDPOINT is set).",
     )
     parser.add_argument("--host", help=f"listen address (SEALQ_HOST, default {DEFAULT_HOST})")

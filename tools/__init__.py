@@ -1,0 +1,1 @@
+"""Local-run tooling (dev server, provisioning): never packaged into the Lambda functions."""
