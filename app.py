@@ -1,7 +1,8 @@
 """sealq's Chalice app: the SQS-compatible API and the key service. Thin by design.
 
-All logic lives in ``chalicelib``; nothing here calls AWS at import time, so
-``chalice package`` can import it without credentials.
+All logic lives in ``chalicelib``; the composition root (``chalicelib.container``)
+builds each container lazily on its first request, so nothing here calls AWS at
+import time and ``chalice package`` can import it without credentials.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-from chalicelib import frontend, keyservice
+from chalicelib import container
 
 app = Chalice(app_name="sealq")
 app.log.setLevel(logging.INFO)
@@ -26,12 +27,12 @@ CONTENT_TYPES = [
 def _serve() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it for every route call
-    headers = dict(request.headers)
     body = request.raw_body
-    result = frontend.default().handle(
-        headers,
+    result = container.serve_http(
+        dict(request.headers),
         body.encode("utf-8") if isinstance(body, str) else body,
-        frontend.base_url(headers, request.context),
+        request.context,
+        app.lambda_context,
     )
     response_headers: dict[str, str | list[str]] = dict(result.headers)
     return Response(body=result.body, status_code=result.status, headers=response_headers)
@@ -49,4 +50,4 @@ def queue_path(account: str, queue: str) -> Response:
 
 @app.lambda_function(name="key_service")
 def key_service(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return keyservice.handle(event, context)
+    return container.serve_key_service(event)

@@ -35,7 +35,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from chalicelib import aws, frontend, settings
+from chalicelib import container, settings
 from chalicelib.clock import Clock, FakeClock
 from chalicelib.keycache import HandlerKeyCache
 from chalicelib.keyservice.api import DataKey
@@ -461,17 +461,13 @@ def sandbox() -> Iterator[None]:
         if name.startswith("SEALQ_") or name in _UNSAFE_ENV:
             del os.environ[name]
     os.environ.update(DUMMY_ENV)
-    settings.reset()
-    aws.clear_clients()
-    frontend.clear_caches()
+    container.reset()
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        settings.reset()
-        aws.clear_clients()
-        frontend.clear_caches()
+        container.reset()
 
 
 @contextlib.contextmanager

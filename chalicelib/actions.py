@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from chalicelib import timeouts
 from chalicelib.messages import Messages, Outgoing
 from chalicelib.protocol import errors
 from chalicelib.protocol.json10 import (
@@ -29,11 +31,13 @@ from chalicelib.protocol.validation import (
     check_batch_size,
     message_size,
     parse_message_attributes,
+    parse_message_system_attributes,
     validate_batch_entries,
     validate_fifo_id,
     validate_message_body,
 )
-from chalicelib.queues import Queue, Registry, read_attributes
+from chalicelib.queues import MAX_TAGS, Queue, Registry, read_attributes
+from chalicelib.storage.errors import Gone
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class Caller:
 
     account: str
     base_url: str
+    # time.monotonic() by which the answer must be out; None: no limit.
+    deadline: float | None = None
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 Handler = Callable[["Actions", Caller, dict[str, Any]], dict[str, Any]]
@@ -67,18 +76,35 @@ class Actions:
             raise errors.unsupported_operation(
                 f"{request.action} is not supported by sealq yet."
             )
-        return handler(self, caller, request.params)
+        try:
+            return handler(self, caller, request.params)
+        except Gone:
+            # Another container deleted the queue since this one cached it.
+            named = _queue_name(request.params.get("QueueUrl"))
+            if named is not None:
+                self.registry.forget(*named)
+            raise errors.queue_does_not_exist() from None
 
     def queue(self, caller: Caller, params: dict[str, Any]) -> Queue:
         """The queue a QueueUrl names, if it belongs to the caller's account."""
-        url = require_str(params, "QueueUrl")
-        parts = [p for p in urlparse(url).path.split("/") if p]
-        if len(parts) < 2:
+        named = _queue_name(require_str(params, "QueueUrl"))
+        if named is None or named[0] != caller.account:
             raise errors.queue_does_not_exist()
-        account, name = parts[-2], parts[-1]
-        if account != caller.account:
-            raise errors.queue_does_not_exist()
-        return self.registry.get(account, name)
+        return self.registry.get(*named)
+
+
+def _queue_name(url: object) -> tuple[str, str] | None:
+    """(account, name) from a queue URL's last two path segments; None for anything else."""
+    if not isinstance(url, str):
+        return None
+    try:
+        path = urlparse(url).path
+    except ValueError:
+        return None
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 2:
+        return None
+    return parts[-2], parts[-1]
 
 
 # -- queues ---------------------------------------------------------------------
@@ -88,9 +114,7 @@ class Actions:
 def create_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     name = require_str(params, "QueueName")
     attributes = opt_str_map(params, "Attributes") or {}
-    tags = opt_str_map(params, "tags") or {}
-    if len(tags) > 50:
-        raise errors.invalid_parameter_value("Too many tags added for queue " + name + ".")
+    tags = validate_tags(params.get("tags"), queue_name=name)
     queue = svc.registry.create(caller.account, name, attributes, tags)
     return {"QueueUrl": queue.url(caller.base_url)}
 
@@ -115,10 +139,10 @@ def list_queues(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[st
             start_after = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise invalid_value("NextToken", token, "Invalid NextToken.") from None
-    found, last = svc.registry.list(caller.account, prefix, limit, start_after)
+    found, more = svc.registry.list_queues(caller.account, prefix, limit or 1000, start_after)
     out: dict[str, Any] = {"QueueUrls": [q.url(caller.base_url) for q in found]}
-    if last is not None:
-        out["NextToken"] = base64.urlsafe_b64encode(last.encode()).decode("ascii")
+    if limit is not None and more and found:
+        out["NextToken"] = base64.urlsafe_b64encode(found[-1].name.encode()).decode("ascii")
     return out
 
 
@@ -126,7 +150,7 @@ def list_queues(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[st
 def get_queue_attributes(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = svc.queue(caller, params)
     names = opt_str_list(params, "AttributeNames") or []
-    values = read_attributes(queue, names)
+    values = read_attributes(queue, names, lambda: svc.registry.counts(queue))
     return {"Attributes": values} if values else {}
 
 
@@ -158,7 +182,7 @@ def list_dead_letter_source_queues(
 ) -> dict[str, Any]:
     queue = svc.queue(caller, params)
     limit = opt_int(params, "MaxResults", 1, 1000)
-    found, _ = svc.registry.list(caller.account, "", None, None)
+    found, _ = svc.registry.list_queues(caller.account, "", 1000, None)
     sources = [q for q in found if svc.registry.redrives_into(q.arn, queue)]
     return {"queueUrls": [q.url(caller.base_url) for q in sources[:limit or 1000]]}
 
@@ -166,13 +190,9 @@ def list_dead_letter_source_queues(
 @action("TagQueue")
 def tag_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = svc.queue(caller, params)
-    tags = opt_str_map(params, "Tags")
-    if not tags:
+    if params.get("Tags") is None or params.get("Tags") == {}:
         raise errors.missing_parameter("Tags")
-    merged = {**queue.tags, **tags}
-    if len(merged) > 50:
-        raise errors.invalid_parameter_value(f"Too many tags added for queue {queue.name}.")
-    svc.registry.set_tags(queue, merged)
+    svc.registry.tag(queue, validate_tags(params.get("Tags"), queue_name=queue.name))
     return {}
 
 
@@ -182,7 +202,7 @@ def untag_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[st
     keys = opt_str_list(params, "TagKeys")
     if not keys:
         raise errors.missing_parameter("TagKeys")
-    svc.registry.set_tags(queue, {k: v for k, v in queue.tags.items() if k not in keys})
+    svc.registry.untag(queue, keys)
     return {}
 
 
@@ -202,6 +222,7 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> Outgoing:
     if not isinstance(body, str):
         raise invalid_value("MessageBody", body, "Must be a string.")
     attributes = parse_message_attributes(params.get("MessageAttributes"))
+    parse_message_system_attributes(params.get("MessageSystemAttributes"))
     validate_message_body(body, queue.int_attribute("MaximumMessageSize"), attributes)
     delay = opt_int(params, "DelaySeconds", 0, 900)
     group_id = opt_str(params, "MessageGroupId")
@@ -218,6 +239,11 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> Outgoing:
             )
         if not group_id:
             raise errors.missing_parameter("MessageGroupId")
+        if dedup_id is None and queue.attributes.get("ContentBasedDeduplication") != "true":
+            raise errors.invalid_parameter_value(
+                "The queue should either have ContentBasedDeduplication enabled or "
+                "MessageDeduplicationId provided explicitly"
+            )
         delay = None
     elif dedup_id is not None:
         raise invalid_value(
@@ -267,10 +293,15 @@ def receive_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dic
     max_messages = opt_int(params, "MaxNumberOfMessages", 1, 10) or 1
     visibility = opt_int(params, "VisibilityTimeout", 0, 43200)
     wait = opt_int(params, "WaitTimeSeconds", 0, 20)
+    attempt_id = validate_receive_attempt_id(params.get("ReceiveRequestAttemptId"))
     system_names = (opt_str_list(params, "MessageSystemAttributeNames") or []) + (
         opt_str_list(params, "AttributeNames") or []
     )
     attribute_names = opt_str_list(params, "MessageAttributeNames") or []
+    remaining = caller.remaining()
+    if remaining is not None:  # never poll into the time needed to answer
+        requested = queue.int_attribute("ReceiveMessageWaitTimeSeconds") if wait is None else wait
+        wait = timeouts.long_poll_seconds(requested, remaining)
     messages = svc.messages.receive(
         queue,
         max_messages=max_messages,
@@ -279,7 +310,7 @@ def receive_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dic
         system_attribute_names=system_names,
         message_attribute_names=attribute_names,
         accept=svc.registry.accepts(queue),
-        attempt_id=opt_str(params, "ReceiveRequestAttemptId") if queue.fifo else None,
+        attempt_id=attempt_id if queue.fifo else None,
     )
     return {"Messages": messages} if messages else {}
 
@@ -339,3 +370,30 @@ def change_message_visibility_batch(
             failed.append(err.batch_entry(entry["Id"]))
     return {"Successful": successful, "Failed": failed}
 
+
+
+# -- interim validators (replaced by chalicelib.protocol.validation's) ---------------
+
+
+def validate_tags(raw: Any, *, queue_name: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise invalid_value("Tags", raw, "Must be a map of strings to strings.")
+    if len(raw) > MAX_TAGS:
+        raise errors.invalid_parameter_value(f"Too many tags added for queue {queue_name}.")
+    for key, value in raw.items():
+        if not key or len(key) > 128 or len(value) > 256:
+            raise errors.invalid_parameter_value("Tag keys must be 1 to 128 characters.")
+    return dict(raw)
+
+
+def validate_receive_attempt_id(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise invalid_value("ReceiveRequestAttemptId", raw, "Must be a string.")
+    validate_fifo_id("ReceiveRequestAttemptId", raw)
+    return raw

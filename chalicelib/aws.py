@@ -1,7 +1,9 @@
-"""boto3 clients, created lazily once per container and shared across threads.
+"""boto3 clients of one container: one session, each client created lazily once.
 
-boto3 client creation is not thread-safe, so it happens under a lock; the clients
-themselves are. Nothing here runs at import time.
+Every client comes from the container's one ``boto3.session.Session`` (a session
+loads the service models once; a session per client costs ~150 ms each) with the
+timeouts and retry budget of :mod:`chalicelib.timeouts` for its role. boto3 client
+creation is not thread-safe, so it happens under a lock; the clients themselves are.
 """
 
 from __future__ import annotations
@@ -13,38 +15,48 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from chalicelib import settings
+from chalicelib import timeouts
 
-_lock = threading.Lock()
-_clients: dict[str, Any] = {}
 # botocore logs request and response bodies at DEBUG, KMS's plaintext data keys
 # among them: sealq never lets those loggers go below INFO (invariant 2).
 _SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
-_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=50)
+_POOL = {"max_pool_connections": 50}
+# role -> (service, budget): a role is one use of a service with its own timeouts.
+ROLES: dict[str, tuple[str, timeouts.Budget]] = {
+    "queues": ("dynamodb", timeouts.QUEUE_TABLE),
+    "messages": ("sqs", timeouts.MESSAGES),
+    "long_poll": ("sqs", timeouts.LONG_POLL),
+    "payloads": ("s3", timeouts.PAYLOADS),
+    "key_service": ("lambda", timeouts.KEY_SERVICE_INVOKE),
+    "kms": ("kms", timeouts.KMS),
+    "key_records": ("dynamodb", timeouts.KEY_RECORDS),
+}
 
 
-def client(service: str) -> Any:
-    """The shared boto3 client for ``service`` at the configured endpoint."""
-    with _lock:
-        found = _clients.get(service)
-        if found is None:
-            quiet_sdk_loggers()
-            conf = settings.get()
-            session = boto3.session.Session()
-            found = session.client(
-                service,
-                region_name=conf.region,
-                endpoint_url=conf.aws_endpoint,
-                config=_CONFIG,
-            )
-            _clients[service] = found
-        return found
+class Clients:
+    """The boto3 clients of a container, by role, from one session."""
 
+    def __init__(self, session: boto3.session.Session, region: str, endpoint: str | None) -> None:
+        self.session = session
+        self._region = region
+        self._endpoint = endpoint
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
 
-def clear_clients() -> None:
-    """Drop every client (tests start each moto backend with fresh clients)."""
-    with _lock:
-        _clients.clear()
+    def get(self, role: str) -> Any:
+        """The client for ``role`` (see :data:`ROLES`), created on first use."""
+        with self._lock:
+            found = self._clients.get(role)
+            if found is None:
+                quiet_sdk_loggers()
+                service, budget = ROLES[role]
+                config: Config = budget.config(**_POOL)
+                found = self.session.client(
+                    service, region_name=self._region, endpoint_url=self._endpoint,
+                    config=config,
+                )
+                self._clients[role] = found
+            return found
 
 
 def quiet_sdk_loggers() -> None:

@@ -38,4 +38,12 @@ class FakeClock:
             self._now += seconds
 
 
+class MonotonicClock:
+    """Seconds on a clock that never jumps: for TTLs kept inside one container."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
 SYSTEM_CLOCK = SystemClock()
+MONOTONIC_CLOCK = MonotonicClock()

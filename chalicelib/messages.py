@@ -18,16 +18,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from chalicelib import handles, settings
-from chalicelib.keyservice.api import KMS_ERROR_CODES, KeyServiceError
+from chalicelib import handles
+from chalicelib.failures import key_service_error, storage_error
+from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.protocol import errors
 from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
 from chalicelib.protocol.validation import serialize_message_attributes
 from chalicelib.queues import Queue
 from chalicelib.sealing import Sealer, SealError
-from chalicelib.storage import backing, payloads
+from chalicelib.storage import payloads
+from chalicelib.storage.errors import (
+    Gone,
+    InvalidReceipt,
+    NotInflight,
+    Refused,
+    StorageError,
+    classify,
+)
+from chalicelib.storage.ports import (
+    MAX_BATCH_BYTES,
+    BackingMessage,
+    MessageStore,
+    PayloadStore,
+)
+from chalicelib.storage.ports import (
+    Outgoing as BackingOutgoing,
+)
 
 log = logging.getLogger("sealq.messages")
 
@@ -55,28 +71,24 @@ class Outgoing:
     dedup_id: str | None = None
 
 
-def kms_failure(err: KeyServiceError) -> errors.SqsError:
-    """The SQS error a client sees for a key-service failure (no key material in it)."""
-    if err.code in KMS_ERROR_CODES:
-        return errors.kms_error(err.code, err.message)
-    return errors.internal_failure()
-
-
-def backing_failure(failure: ClientError | str) -> errors.SqsError:
-    """The client's error for a backing-store refusal (a ClientError or an entry's code)."""
-    code = (
-        failure.response.get("Error", {}).get("Code", "")
-        if isinstance(failure, ClientError)
-        else failure
-    )
-    if code in ("ReceiptHandleIsInvalid", "InvalidIdFormat"):
-        return errors.receipt_handle_is_invalid()
-    if code in ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"):
+def _handle_error(err: StorageError, handle: str, operation: str) -> errors.SqsError:
+    """What SQS answers when its store refuses a receipt handle."""
+    if isinstance(err, InvalidReceipt):
+        return errors.receipt_handle_is_invalid(handle)
+    if isinstance(err, NotInflight):
         return errors.message_not_inflight()
-    if code in ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"):
-        return errors.queue_does_not_exist()
-    log.error("backing store error %s", code)
-    return errors.internal_failure()
+    if isinstance(err, Refused):
+        # Real SQS: a deleted message's handle (ChangeMessageVisibility), an expired
+        # FIFO handle (DeleteMessage).
+        reason = (
+            "Message does not exist or is not available for visibility timeout change."
+            if operation == "ChangeMessageVisibility"
+            else "The receipt handle has expired."
+        )
+        return errors.invalid_parameter_value(
+            f"Value {handle} for parameter ReceiptHandle is invalid. Reason: {reason}"
+        )
+    return storage_error(err)
 
 
 def _encode_envelope(message: Outgoing, sender: str) -> bytes:
@@ -139,7 +151,7 @@ def _chunks(
     size = 0
     for item in prepared:
         length = len(item[1].stored)
-        if not chunks or len(chunks[-1]) == 10 or size + length > backing.MAX_BATCH_BYTES:
+        if not chunks or len(chunks[-1]) == 10 or size + length > MAX_BATCH_BYTES:
             chunks.append([])
             size = 0
         chunks[-1].append(item)
@@ -150,9 +162,24 @@ def _chunks(
 class Messages:
     """The message operations of one handler container."""
 
-    def __init__(self, sealer: Sealer, secret: Callable[[str], bytes]) -> None:
+    def __init__(
+        self,
+        sealer: Sealer,
+        secret: Callable[[str], bytes],
+        store: MessageStore,
+        payloads: PayloadStore,
+        *,
+        inline_limit: int,
+        receive_limit: int,
+    ) -> None:
         self._sealer = sealer
         self._secret = secret  # name -> deployment secret, via the key service
+        self._store = store
+        self._payloads = payloads
+        self._inline_limit = inline_limit
+        self._receive_limit = receive_limit
+
+    # -- sending --------------------------------------------------------------------
 
     def send(self, queue: Queue, message: Outgoing, sender: str) -> dict[str, str]:
         """Seal and store one message; returns SendMessage's result fields."""
@@ -166,41 +193,61 @@ class Messages:
     ) -> tuple[list[dict[str, str]], list[tuple[str, errors.SqsError]]]:
         """Seal and store messages in as few backing calls as fit; per-entry results.
 
-        A KMS failure fails the whole request (nothing is stored); a backing-store
-        refusal fails only its entry, and its S3 payload is removed again.
+        A key-service failure fails the whole request; a backing-store refusal fails
+        only its entries. Whatever fails, no S3 payload of an unsent message stays.
         """
-        prepared = [(entry_id, self._prepare(queue, message, sender))
-                    for entry_id, message in entries]
+        prepared: list[tuple[str, _Prepared]] = []
+        settled: set[str] = set()
+        try:
+            for entry_id, message in entries:
+                prepared.append((entry_id, self._prepare(queue, message, sender)))
+            return self._store_prepared(queue, prepared, settled)
+        finally:
+            for entry_id, p in prepared:
+                if entry_id not in settled and p.pointer is not None:
+                    self._drop_payload(p.pointer)
+
+    def _store_prepared(
+        self, queue: Queue, prepared: list[tuple[str, _Prepared]], settled: set[str]
+    ) -> tuple[list[dict[str, str]], list[tuple[str, errors.SqsError]]]:
+        """Send in chunks; ``settled`` collects the ids that were sent."""
         successful: list[dict[str, str]] = []
         failed: list[tuple[str, errors.SqsError]] = []
         for chunk in _chunks(prepared):
+            outgoing = [
+                BackingOutgoing(entry_id, p.stored, p.delay, p.group_id, p.dedup_id)
+                for entry_id, p in chunk
+            ]
             try:
-                sent, refused = backing.send_batch(
-                    queue.backing_url,
-                    [
-                        backing.Outgoing(entry_id, p.stored, p.delay, p.group_id, p.dedup_id)
-                        for entry_id, p in chunk
-                    ],
-                )
-            except ClientError as err:
-                sent, refused = {}, {entry_id: err for entry_id, _ in chunk}
+                sent, refused = self._store.send_batch(queue.backing_url, outgoing)
+            except StorageError as err:
+                if not successful and len(chunk) == len(prepared):
+                    raise storage_error(err) from None
+                sent, refused = {}, {entry_id: err.code for entry_id, _ in chunk}
+                chunk_error: errors.SqsError | None = storage_error(err)
+            else:
+                chunk_error = None
             for entry_id, p in chunk:
                 if entry_id in sent:
+                    settled.add(entry_id)
                     successful.append({"Id": entry_id, **p.result, **sent[entry_id]})
-                    continue
-                if p.pointer is not None:
-                    payloads.delete(*p.pointer)
-                failed.append((entry_id, backing_failure(refused[entry_id])))
+                else:
+                    failed.append(
+                        (entry_id, chunk_error or storage_error(classify("sqs", refused[entry_id])))
+                    )
         return successful, failed
+
+    def _drop_payload(self, pointer: tuple[str, str]) -> None:
+        try:
+            self._payloads.delete(*pointer)
+        except StorageError as err:
+            # The bucket's lifecycle rule removes it later; it is sealed meanwhile.
+            log.warning("payload of an unsent message left for expiry: %s %s",
+                        type(err).__name__, err.code)
 
     def _prepare(self, queue: Queue, message: Outgoing, sender: str) -> _Prepared:
         dedup_id = message.dedup_id
         if queue.fifo and dedup_id is None:
-            if queue.attributes.get("ContentBasedDeduplication") != "true":
-                raise errors.invalid_parameter_value(
-                    "The queue should either have ContentBasedDeduplication enabled or "
-                    "MessageDeduplicationId provided explicitly"
-                )
             dedup_id = self._content_dedup_id(queue, message.body)
         try:
             sealed = self._sealer.seal(
@@ -211,11 +258,12 @@ class Messages:
                 reuse_period=queue.int_attribute("KmsDataKeyReusePeriodSeconds"),
             )
         except KeyServiceError as err:
-            raise kms_failure(err) from None
+            raise key_service_error(err) from None
         stored = base64.b64encode(sealed).decode("ascii")
         pointer = None
-        if len(stored) > settings.get().inline_limit:
-            stored, pointer = payloads.put(sealed)
+        if len(stored) > self._inline_limit:
+            pointer = self._payloads.put(sealed)
+            stored = payloads.pointer_text(*pointer)
         result = {"MD5OfMessageBody": md5_of_body(message.body)}
         if message.attributes:
             result["MD5OfMessageAttributes"] = md5_of_attributes(message.attributes)
@@ -235,6 +283,8 @@ class Messages:
             key, queue.arn.encode() + b"\x00" + body.encode("utf-8"), hashlib.sha256
         ).hexdigest()
 
+    # -- receiving ------------------------------------------------------------------
+
     def receive(
         self,
         queue: Queue,
@@ -250,16 +300,17 @@ class Messages:
         """Receive and open messages; never more than the response size limit allows.
 
         ``accept`` says which queues' sealed messages may open here (this queue,
-        and those that redrive into it).
+        and those that redrive into it). Whatever fails, every fetched message
+        the client does not get is made visible again at once.
         """
-        raw = backing.receive(
+        raw = self._store.receive(
             queue.backing_url,
             max_messages=max_messages,
             visibility_timeout=visibility_timeout,
             wait_seconds=wait_seconds,
             attempt_id=attempt_id,
         )
-        budget = settings.get().receive_response_limit
+        budget = self._receive_limit
         out: list[dict[str, Any]] = []
         returned: set[str] = set()
         unopenable: set[str] = set()
@@ -280,22 +331,26 @@ class Messages:
                 budget -= size
                 out.append(shaped)
                 returned.add(item.receipt_handle)
+        except BaseException:
+            returned.clear()  # the client gets an error, not these messages
+            raise
         finally:
             for item in raw:  # hand back what the client will not see
                 if item.receipt_handle not in returned | unopenable:
                     try:
-                        backing.change_visibility(queue.backing_url, item.receipt_handle, 0)
-                    except ClientError:
-                        pass
+                        self._store.change_visibility(queue.backing_url, item.receipt_handle, 0)
+                    except StorageError as err:
+                        log.warning("could not hand back message %s: %s", item.message_id,
+                                    err.code)
         return out
 
     def _open(
-        self, queue: Queue, item: backing.BackingMessage, accept: Callable[[str], bool]
+        self, queue: Queue, item: BackingMessage, accept: Callable[[str], bool]
     ) -> dict[str, Any]:
         pointer = payloads.parse_pointer(item.body)
         try:
             if pointer is not None:
-                sealed = payloads.get(*pointer)
+                sealed = self._payloads.get(*pointer)
             else:
                 sealed = base64.b64decode(item.body, validate=True)
             opened = self._sealer.open(sealed, accept=accept)
@@ -303,8 +358,10 @@ class Messages:
         except KeyServiceError as err:
             if err.code == "InvalidCiphertext":
                 raise _Unopenable() from None
-            raise kms_failure(err) from None
-        except (SealError, binascii.Error, ValueError, KeyError, TypeError, ClientError):
+            raise key_service_error(err) from None
+        except Gone:
+            raise _Unopenable() from None  # a pointer to nothing: forged, or expired
+        except (SealError, binascii.Error, ValueError, KeyError, TypeError):
             raise _Unopenable() from None
         handle = handles.issue(
             self._secret("receipt-handles"),
@@ -349,6 +406,8 @@ class Messages:
             message["MD5OfMessageAttributes"] = md5_of_attributes(selected)
         return message
 
+    # -- receipt handles --------------------------------------------------------------
+
     def _receipt(self, queue: Queue, handle: str) -> handles.Receipt:
         try:
             return handles.verify(self._secret("receipt-handles"), queue.arn, handle)
@@ -366,6 +425,7 @@ class Messages:
         """Delete by receipt handle in one backing call; returns the entries that failed."""
         failed: list[tuple[str, errors.SqsError]] = []
         receipts: dict[str, handles.Receipt] = {}
+        given = dict(entries)
         for entry_id, handle in entries:
             try:
                 receipts[entry_id] = self._receipt(queue, handle)
@@ -374,27 +434,27 @@ class Messages:
         if not receipts:
             return failed
         try:
-            refused = backing.delete_batch(
+            refused = self._store.delete_batch(
                 queue.backing_url, {i: r.backing_handle for i, r in receipts.items()}
             )
-        except ClientError as err:
-            raise backing_failure(err) from None
+        except StorageError as err:
+            raise storage_error(err) from None
         for entry_id, receipt in receipts.items():
             if entry_id in refused:
-                failed.append((entry_id, backing_failure(refused[entry_id])))
+                refusal = classify("sqs", refused[entry_id])
+                failed.append(
+                    (entry_id, _handle_error(refusal, given[entry_id], "DeleteMessage"))
+                )
             elif receipt.payload is not None:
-                try:
-                    payloads.delete(*receipt.payload)
-                except ClientError:
-                    log.warning("payload of a deleted message in %s was gone", queue.arn)
+                self._drop_payload(receipt.payload)
         return failed
 
     def change_visibility(self, queue: Queue, handle: str, timeout: int) -> None:
         receipt = self._receipt(queue, handle)
         try:
-            backing.change_visibility(queue.backing_url, receipt.backing_handle, timeout)
-        except ClientError as err:
-            raise backing_failure(err) from None
+            self._store.change_visibility(queue.backing_url, receipt.backing_handle, timeout)
+        except StorageError as err:
+            raise _handle_error(err, handle, "ChangeMessageVisibility") from None
 
 
 class _Unopenable(Exception):

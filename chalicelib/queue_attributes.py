@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from chalicelib.protocol import errors
-from chalicelib.storage import backing
+from chalicelib.storage.ports import COUNT_ATTRIBUTES
 
 # name -> (low, high, default) for the integer attributes SQS lets you set.
 INT_ATTRIBUTES: dict[str, tuple[int, int, int]] = {
@@ -27,7 +27,7 @@ SETTABLE = frozenset(
 FIFO_ONLY = frozenset({"ContentBasedDeduplication"})
 ALL_READABLE = (
     "QueueArn",
-    *backing.COUNT_ATTRIBUTES,
+    *COUNT_ATTRIBUTES,
     "CreatedTimestamp",
     "LastModifiedTimestamp",
     "VisibilityTimeout",

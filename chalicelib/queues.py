@@ -1,23 +1,22 @@
-"""The queue registry (DynamoDB): names, attributes, tags and each queue's backing store.
+"""The queue registry: names, attributes, tags and each queue's backing queue.
 
-One item per queue, keyed by (account, name). Attributes are validated against
-SQS's ranges before anything is written. Handlers cache records for
-``queue_cache_ttl`` seconds (settings), so a change made through another
-container — a new KmsMasterKeyId, say — takes effect within that time
-(invariant 7).
+Records live behind the :class:`~chalicelib.storage.ports.QueueTable` port; the
+backing queues behind the :class:`~chalicelib.storage.ports.MessageStore`. Every
+value is validated before anything is written. Handlers cache records for
+``cache_ttl`` seconds, so a change made through another container — a new
+KmsMasterKeyId, say — takes effect within that time (invariant 7). Changes are
+attribute-level and versioned: a writer holding a stale copy reads again and
+retries, so no concurrent change is lost (invariant 12).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
-from chalicelib import aws, settings
-from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.clock import Clock
 from chalicelib.protocol import errors
 from chalicelib.protocol.validation import validate_queue_name
 from chalicelib.queue_attributes import (
@@ -27,25 +26,55 @@ from chalicelib.queue_attributes import (
     redrive_error,
     validate_attributes,
 )
-from chalicelib.storage import backing
+from chalicelib.storage.errors import Gone, StorageError
+from chalicelib.storage.ports import (
+    COUNT_ATTRIBUTES,
+    MIRRORED_ATTRIBUTES,
+    Change,
+    MessageStore,
+    QueueRecord,
+    QueueTable,
+)
 from chalicelib.ttlcache import TTLCache
+
+log = logging.getLogger("sealq.queues")
+
+MAX_TAGS = 50
+# Attempts of a versioned change against records other containers keep changing.
+_UPDATE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
 class Queue:
-    account: str
-    name: str
-    fifo: bool
-    attributes: dict[str, str]
-    backing_url: str
-    backing_arn: str
-    created: int
-    modified: int
-    tags: dict[str, str] = field(default_factory=dict)
+    """A queue record with what the deployment adds: its ARN and the CMK that seals it."""
+
+    record: QueueRecord
+    arn: str
+    default_cmk: str
 
     @property
-    def arn(self) -> str:
-        return f"arn:aws:sqs:{settings.get().region}:{self.account}:{self.name}"
+    def account(self) -> str:
+        return self.record.account
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def fifo(self) -> bool:
+        return self.record.fifo
+
+    @property
+    def attributes(self) -> Mapping[str, str]:
+        return self.record.attributes
+
+    @property
+    def tags(self) -> Mapping[str, str]:
+        return self.record.tags
+
+    @property
+    def backing_url(self) -> str:
+        return self.record.backing_url
 
     def int_attribute(self, name: str) -> int:
         return int(self.attributes.get(name, INT_ATTRIBUTES[name][2]))
@@ -53,75 +82,93 @@ class Queue:
     @property
     def cmk(self) -> str:
         """The CMK that seals this queue's messages: its own, else the service default."""
-        return self.attributes.get("KmsMasterKeyId") or settings.get().default_kms_key
+        return self.attributes.get("KmsMasterKeyId") or self.default_cmk
 
     def url(self, base: str) -> str:
         return f"{base}/{self.account}/{self.name}"
 
 
-def _from_item(item: dict[str, Any]) -> Queue:
-    return Queue(
-        account=item["account"]["S"],
-        name=item["name"]["S"],
-        fifo=item["fifo"]["BOOL"],
-        attributes={k: v["S"] for k, v in item["attributes"]["M"].items()},
-        backing_url=item["backing_url"]["S"],
-        backing_arn=item["backing_arn"]["S"],
-        created=int(item["created"]["N"]),
-        modified=int(item["modified"]["N"]),
-        tags={k: v["S"] for k, v in item.get("tags", {}).get("M", {}).items()},
+def _diff(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """What to set and what to remove to turn ``old`` into ``new``."""
+    return (
+        {k: v for k, v in new.items() if old.get(k) != v},
+        [k for k in old if k not in new],
     )
 
 
-def _to_item(queue: Queue) -> dict[str, Any]:
-    return {
-        "account": {"S": queue.account},
-        "name": {"S": queue.name},
-        "fifo": {"BOOL": queue.fifo},
-        "attributes": {"M": {k: {"S": v} for k, v in queue.attributes.items()}},
-        "backing_url": {"S": queue.backing_url},
-        "backing_arn": {"S": queue.backing_arn},
-        "created": {"N": str(queue.created)},
-        "modified": {"N": str(queue.modified)},
-        "tags": {"M": {k: {"S": v} for k, v in queue.tags.items()}},
-    }
-
-
 class Registry:
-    """Queue records in DynamoDB with a short-lived per-container cache."""
+    """Queue records with a short-lived per-container cache."""
 
-    def __init__(self, *, clock: Clock = SYSTEM_CLOCK, cache_ttl: float | None = None) -> None:
-        self._clock = clock
-        conf = settings.get()
-        self._ttl = conf.queue_cache_ttl if cache_ttl is None else cache_ttl
-        self._table = conf.queues_table
-        self._cache: TTLCache[tuple[str, str], Queue] = TTLCache(4096, clock)
+    def __init__(
+        self,
+        table: QueueTable,
+        store: MessageStore,
+        *,
+        region: str,
+        default_cmk: str,
+        clock: Clock,
+        cache_ttl: float,
+        local_clock: Clock | None = None,
+    ) -> None:
+        self._table = table
+        self._store = store
+        self._region = region
+        self._default_cmk = default_cmk
+        self._clock = clock  # wall clock: timestamps other containers read
+        self._local = local_clock or clock  # the cache's own TTLs
+        self._ttl = cache_ttl
+        self._cache: TTLCache[tuple[str, str], Queue] = TTLCache(4096, self._local)
 
-    def _ddb(self) -> Any:
-        return aws.client("dynamodb")
+    def arn(self, account: str, name: str) -> str:
+        return f"arn:aws:sqs:{self._region}:{account}:{name}"
+
+    def _wrap(self, record: QueueRecord) -> Queue:
+        return Queue(record, self.arn(record.account, record.name), self._default_cmk)
+
+    # -- reading ------------------------------------------------------------------
 
     def get(self, account: str, name: str) -> Queue:
         """The queue, or QueueDoesNotExist."""
         cached = self._cache.get((account, name))
         if cached is not None:
             return cached
-        item = self._ddb().get_item(
-            TableName=self._table,
-            Key={"account": {"S": account}, "name": {"S": name}},
-            ConsistentRead=True,
-        ).get("Item")
-        if item is None:
+        record = self._table.get(account, name)
+        if record is None:
             raise errors.queue_does_not_exist()
-        queue = _from_item(item)
+        queue = self._wrap(record)
         if self._ttl > 0:
-            self._cache.put((account, name), queue, self._clock.now() + self._ttl)
+            self._cache.put((account, name), queue, self._local.now() + self._ttl)
         return queue
 
+    def get_fresh(self, account: str, name: str) -> Queue:
+        self.forget(account, name)
+        return self.get(account, name)
+
+    def forget(self, account: str, name: str) -> None:
+        """Drop a cached record (it was found changed or gone)."""
+        self._cache.pop((account, name))
+
+    def list_queues(
+        self, account: str, prefix: str, limit: int, start_after: str | None
+    ) -> tuple[list[Queue], bool]:
+        """Queues of ``account`` whose name starts with ``prefix``, in name order."""
+        records, more = self._table.list(account, prefix, limit, start_after)
+        return [self._wrap(r) for r in records], more
+
+    def counts(self, queue: Queue) -> dict[str, str]:
+        return self._store.get_attributes(queue.backing_url, COUNT_ATTRIBUTES)
+
+    # -- creating and deleting ------------------------------------------------------
+
     def create(
-        self, account: str, name: str, raw_attributes: dict[str, str], tags: dict[str, str]
+        self, account: str, name: str, raw_attributes: Mapping[str, str],
+        tags: Mapping[str, str],
     ) -> Queue:
-        """Create the queue, or return it when it exists with the same attributes."""
-        fifo_flag = raw_attributes.get("FifoQueue", "false").strip().lower()
+        """Create the queue, or return it when it exists with the same attributes.
+
+        ``tags`` must be validated already. Nothing is left behind on failure.
+        """
+        fifo_flag = raw_attributes.get("FifoQueue", "false").lower()
         if fifo_flag not in ("true", "false"):
             raise errors.invalid_attribute_value(
                 "FifoQueue", "Invalid value for the parameter FifoQueue."
@@ -133,34 +180,36 @@ class Registry:
                 "or underscores, must end with .fifo suffix and be 1 to 80 in length."
             )
         validate_queue_name(name, fifo)
-        attributes = validate_attributes(raw_attributes, fifo=fifo, creating=True)
-        try:
-            existing: Queue | None = self.get_fresh(account, name)
-        except errors.SqsError:
-            existing = None
+        attributes = validate_attributes(dict(raw_attributes), fifo=fifo, creating=True)
+        for empty in [k for k, v in attributes.items() if v == ""]:
+            del attributes[empty]  # "" means "not set" (RedrivePolicy, Policy, KmsMasterKeyId)
+        existing = self._table.get(account, name)
         if existing is not None:
-            return self._same_or_conflict(existing, attributes)
+            return self._same_or_conflict(self._wrap(existing), attributes)
         redrive = self._backing_redrive(account, fifo, attributes)
-        if attributes.get("RedrivePolicy") == "":
-            del attributes["RedrivePolicy"]
-        backing_url, backing_arn = backing.create_queue(fifo, attributes, redrive or None)
+        backing_url, backing_arn = self._store.create_queue(fifo, attributes, redrive or None)
         now = int(self._clock.now())
-        queue = Queue(account, name, fifo, attributes, backing_url, backing_arn, now, now, tags)
+        record = QueueRecord(
+            account, name, fifo, attributes, backing_url, backing_arn, now, now, dict(tags), 1
+        )
         try:
-            self._ddb().put_item(
-                TableName=self._table,
-                Item=_to_item(queue),
-                ConditionExpression="attribute_not_exists(#n)",
-                ExpressionAttributeNames={"#n": "name"},
-            )
-        except ClientError as err:
-            backing.delete_queue(backing_url)  # lost a race: leave nothing behind
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+            created = self._table.create(record)
+        except StorageError:
+            self._drop_backing(backing_url)
+            raise
+        if not created:
+            self._drop_backing(backing_url)  # lost a race: leave nothing behind
             return self._same_or_conflict(self.get_fresh(account, name), attributes)
-        return queue
+        return self._wrap(record)
 
-    def _same_or_conflict(self, existing: Queue, attributes: dict[str, str]) -> Queue:
+    def _drop_backing(self, url: str) -> None:
+        try:
+            self._store.delete_queue(url)
+        except StorageError as err:
+            log.warning("could not remove an unused backing queue: %s %s",
+                        type(err).__name__, err.code)
+
+    def _same_or_conflict(self, existing: Queue, attributes: Mapping[str, str]) -> Queue:
         for key, value in attributes.items():
             current = existing.attributes.get(key)
             if current is None and key in INT_ATTRIBUTES:
@@ -169,8 +218,105 @@ class Registry:
                 raise errors.queue_name_exists(key)
         return existing
 
+    def delete(self, queue: Queue) -> None:
+        """Remove the record first, then the backing queue: no window where a half-queue shows."""
+        self.forget(queue.account, queue.name)
+        if not self._table.delete(queue.record):
+            raise errors.queue_does_not_exist()
+        try:
+            self._store.delete_queue(queue.backing_url)
+        except Gone:
+            pass
+        except StorageError as err:
+            # The registry no longer points at it; its sealed messages expire with it.
+            log.warning("backing queue of a deleted queue left behind: %s %s",
+                        type(err).__name__, err.code)
+
+    def purge(self, queue: Queue) -> None:
+        self._store.purge(queue.backing_url)
+
+    # -- changing -------------------------------------------------------------------
+
+    def _change(self, queue: Queue, plan: Callable[[Queue], Change | None]) -> Queue:
+        """Apply ``plan(current)`` as a versioned change; re-plan on a concurrent change."""
+        current = queue
+        for _ in range(_UPDATE_ATTEMPTS):
+            change = plan(current)
+            if change is None:
+                return current
+            if self._table.update(current.record, change):
+                self.forget(queue.account, queue.name)
+                return current
+            current = self.get_fresh(queue.account, queue.name)
+            if current.backing_url != queue.backing_url:
+                raise errors.queue_does_not_exist()  # deleted and re-created meanwhile
+        raise errors.request_throttled()
+
+    def set_attributes(self, queue: Queue, raw_attributes: Mapping[str, str]) -> None:
+        """Validate completely, write the registry, then the backing queue; a failure of
+        the backing queue puts the registry back, so neither is half-changed."""
+        if "FifoQueue" in raw_attributes:
+            raise errors.invalid_attribute_name("FifoQueue")
+        attributes = validate_attributes(dict(raw_attributes), fifo=queue.fifo, creating=False)
+        redrive = self._backing_redrive(queue.account, queue.fifo, attributes)
+        before: dict[str, str] = {}
+
+        def plan(current: Queue) -> Change | None:
+            merged = {**current.attributes, **attributes}
+            if current.attributes.get("KmsMasterKeyId") and "SqsManagedSseEnabled" in attributes:
+                if attributes["SqsManagedSseEnabled"] == "true":
+                    merged.pop("KmsMasterKeyId")
+            if "KmsMasterKeyId" in attributes:
+                merged.pop("SqsManagedSseEnabled", None)
+            merged = {k: v for k, v in merged.items() if v != ""}
+            validate_attributes(merged, fifo=current.fifo, creating=False)
+            before.clear()
+            before.update(current.attributes)
+            to_set, to_remove = _diff(current.attributes, merged)
+            return Change(to_set, to_remove, modified=int(self._clock.now()))
+
+        self._change(queue, plan)
+        backing_change = {k: v for k, v in attributes.items() if k in MIRRORED_ATTRIBUTES}
+        if not backing_change and redrive is None:
+            return
+        try:
+            self._store.set_attributes(queue.backing_url, backing_change, redrive)
+        except StorageError:
+            self._restore(queue, before)
+            raise
+
+    def _restore(self, queue: Queue, before: Mapping[str, str]) -> None:
+        """Put the attributes back as they were before a change whose backing half failed."""
+        try:
+            current = self.get_fresh(queue.account, queue.name)
+            to_set, to_remove = _diff(current.attributes, before)
+            if not self._table.update(current.record, Change(to_set, to_remove)):
+                raise StorageError("dynamodb", "ConditionalCheckFailedException")
+        except (StorageError, errors.SqsError) as err:
+            log.error("queue attributes could not be restored after a failed change: %s",
+                      type(err).__name__)
+
+    def tag(self, queue: Queue, tags: Mapping[str, str]) -> None:
+        def plan(current: Queue) -> Change | None:
+            if len({**current.tags, **tags}) > MAX_TAGS:
+                raise errors.invalid_parameter_value(
+                    f"Too many tags added for queue {current.name}."
+                )
+            return Change(set_tags=tags)
+
+        self._change(queue, plan)
+
+    def untag(self, queue: Queue, keys: Sequence[str]) -> None:
+        def plan(current: Queue) -> Change | None:
+            present = [k for k in dict.fromkeys(keys) if k in current.tags]
+            return Change(remove_tags=present) if present else None
+
+        self._change(queue, plan)
+
+    # -- dead-letter queues ------------------------------------------------------------
+
     def _backing_redrive(
-        self, account: str, fifo: bool, attributes: dict[str, str]
+        self, account: str, fifo: bool, attributes: Mapping[str, str]
     ) -> dict[str, object] | None:
         """The backing RedrivePolicy for a (normalized) sealq one: None unchanged, {} removed.
 
@@ -197,7 +343,7 @@ class Registry:
             raise redrive_error(
                 value, "Dead-letter target owner queue type must match the source queue type."
             )
-        return {"deadLetterTargetArn": target.backing_arn,
+        return {"deadLetterTargetArn": target.record.backing_arn,
                 "maxReceiveCount": policy["maxReceiveCount"]}
 
     def redrives_into(self, source_arn: str, queue: Queue) -> bool:
@@ -216,113 +362,21 @@ class Registry:
         """Which sealed messages may open in ``queue``: its own and those redriven into it."""
         return lambda arn: arn == queue.arn or self.redrives_into(arn, queue)
 
-    def get_fresh(self, account: str, name: str) -> Queue:
-        self._cache.pop((account, name))
-        return self.get(account, name)
-
-    def set_attributes(self, queue: Queue, raw_attributes: dict[str, str]) -> Queue:
-        attributes = validate_attributes(raw_attributes, fifo=queue.fifo, creating=False)
-        if "FifoQueue" in raw_attributes:
-            raise errors.invalid_attribute_name("FifoQueue")
-        merged = {**queue.attributes, **attributes}
-        if merged.get("KmsMasterKeyId") and "SqsManagedSseEnabled" in attributes:
-            if attributes["SqsManagedSseEnabled"] == "true":
-                merged.pop("KmsMasterKeyId")
-        if "KmsMasterKeyId" in attributes:
-            merged.pop("SqsManagedSseEnabled", None)
-        if merged.get("RedrivePolicy") == "":
-            del merged["RedrivePolicy"]
-        validate_attributes(merged, fifo=queue.fifo, creating=False)
-        redrive = self._backing_redrive(queue.account, queue.fifo, attributes)
-        backing.set_attributes(queue.backing_url, attributes, redrive)
-        updated = replace(queue, attributes=merged, modified=int(self._clock.now()))
-        self._put_existing(updated)
-        return updated
-
-    def purge(self, queue: Queue) -> None:
-        try:
-            backing.purge_queue(queue.backing_url)
-        except ClientError as err:
-            if "PurgeQueueInProgress" in err.response["Error"]["Code"]:
-                raise errors.purge_queue_in_progress(queue.name) from None
-            raise
-
-    def set_tags(self, queue: Queue, tags: dict[str, str]) -> Queue:
-        updated = replace(queue, tags=tags)
-        self._put_existing(updated)
-        return updated
-
-    def _write_same_queue(self, queue: Queue, operation: str, **kwargs: Any) -> None:
-        """Put or delete the record only while it is still this queue (same backing queue).
-
-        A queue deleted, or deleted and re-created, meanwhile is QueueDoesNotExist.
-        """
-        try:
-            getattr(self._ddb(), operation)(
-                TableName=self._table,
-                ConditionExpression="backing_url = :b",
-                ExpressionAttributeValues={":b": {"S": queue.backing_url}},
-                **kwargs,
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise errors.queue_does_not_exist() from None
-            raise
-        self._cache.pop((queue.account, queue.name))
-
-    def _put_existing(self, queue: Queue) -> None:
-        self._write_same_queue(queue, "put_item", Item=_to_item(queue))
-
-    def delete(self, queue: Queue) -> None:
-        """Remove the record first, then the backing queue: no window where a half-queue shows."""
-        key = {"account": {"S": queue.account}, "name": {"S": queue.name}}
-        self._write_same_queue(queue, "delete_item", Key=key)
-        try:
-            backing.delete_queue(queue.backing_url)
-        except ClientError:
-            pass  # already gone; the registry no longer points at it
-
-    def list(
-        self, account: str, prefix: str, limit: int | None, start_after: str | None
-    ) -> tuple[list[Queue], str | None]:
-        """Queues of ``account`` whose name starts with ``prefix``, in name order."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "account = :a"
-            + (" AND begins_with(#n, :p)" if prefix else ""),
-            "ExpressionAttributeValues": {":a": {"S": account}},
-        }
-        if prefix:
-            kwargs["ExpressionAttributeNames"] = {"#n": "name"}
-            kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
-        if start_after:
-            kwargs["ExclusiveStartKey"] = {"account": {"S": account}, "name": {"S": start_after}}
-        found: list[Queue] = []
-        cap = limit if limit is not None else 1000
-        while True:
-            page = self._ddb().query(**kwargs)
-            found.extend(_from_item(item) for item in page.get("Items", []))
-            if len(found) >= cap or "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        more = len(found) > cap or (len(found) == cap and "LastEvaluatedKey" in page)
-        found = found[:cap]
-        next_name = found[-1].name if (limit is not None and more and found) else None
-        return found, next_name
-
     def clear_cache(self) -> None:
         self._cache.clear()
 
 
-def read_attributes(queue: Queue, names: list[str]) -> dict[str, str]:
+def read_attributes(
+    queue: Queue, names: list[str], counts: Callable[[], Mapping[str, str]]
+) -> dict[str, str]:
     """GetQueueAttributes: the requested names (or All) with SQS's values."""
     wanted = set(ALL_READABLE) if "All" in names else set(names)
     for name in wanted:
         if name not in ALL_READABLE:
             raise errors.invalid_attribute_name(name)
     values: dict[str, str] = {"QueueArn": queue.arn}
-    values["CreatedTimestamp"] = str(queue.created)
-    values["LastModifiedTimestamp"] = str(queue.modified)
+    values["CreatedTimestamp"] = str(queue.record.created)
+    values["LastModifiedTimestamp"] = str(queue.record.modified)
     for name, (_, _, default) in INT_ATTRIBUTES.items():
         values[name] = queue.attributes.get(name, str(default))
     if queue.attributes.get("KmsMasterKeyId"):
@@ -338,6 +392,6 @@ def read_attributes(queue: Queue, names: list[str]) -> dict[str, str]:
         values["ContentBasedDeduplication"] = queue.attributes.get(
             "ContentBasedDeduplication", "false"
         )
-    if wanted & set(backing.COUNT_ATTRIBUTES):
-        values.update(backing.counts(queue.backing_url))
+    if wanted & set(COUNT_ATTRIBUTES):
+        values.update(counts())
     return {k: v for k, v in values.items() if k in wanted}

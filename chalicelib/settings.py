@@ -46,6 +46,8 @@ class Settings:
     # Bytes of JSON a ReceiveMessage response may carry (Lambda's limit is 6 MB).
     receive_response_limit: int
     log_level: str
+    # Set by the Lambda runtime; empty when running anywhere else.
+    lambda_function_name: str = ""
 
 
 N = TypeVar("N", int, float)
@@ -101,6 +103,7 @@ def from_environ(env: Mapping[str, str]) -> Settings:
             env, "SEALQ_RECEIVE_RESPONSE_LIMIT", 5_500_000, 100_000, 6_000_000
         ),
         log_level=env.get("SEALQ_LOG_LEVEL", "INFO"),
+        lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from chalicelib import aws, settings
+from chalicelib import container
 from chalicelib.clock import FakeClock
 
 TEST_ENV = {
@@ -28,11 +28,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name, raising=False)
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
-    settings.reset()
-    aws.clear_clients()
+    container.reset()
     yield
-    settings.reset()
-    aws.clear_clients()
+    container.reset()
 
 
 @pytest.fixture

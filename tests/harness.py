@@ -21,13 +21,17 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse, HeadersDict
 
-from chalicelib import frontend, settings
+from chalicelib import container, frontend, settings
+from chalicelib.aws import Clients
 from chalicelib.clock import Clock
 from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport
 
 ENDPOINT = "http://sealq.test"
 REGION = "us-east-1"
+# One session for every client the tests make: a session loads each service model
+# once, so clients come cheap (STYLE: share one boto3 session).
+SESSION = boto3.session.Session()
 
 
 class _Raw:
@@ -117,7 +121,15 @@ class Fleet:
         """A new, cold handler container calling key-service container ``core``."""
         index = next(self._next_core) if core is None else core
         client = KeyServiceClient(InProcessTransport(self.cores[index]))
-        return frontend.build(client, clock=self.clock)
+        conf = settings.get()
+        clients = Clients(SESSION, conf.region, conf.aws_endpoint)
+        return container.build_frontend(
+            conf,
+            ports=container.aws_ports(conf, clients),
+            key_service=client,
+            clock=self.clock,
+            local_clock=self.clock,
+        )
 
     def sqs(self, handler: frontend.Frontend | None = None) -> Any:
         """A boto3 SQS client whose requests are served by ``handler``."""

@@ -22,7 +22,7 @@ from chalicelib import settings
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice import KeyServiceCore, KeyServiceError
 from chalicelib.keyservice.records import KeyRecords, data_key_id
-from chalicelib.keyservice.service import MARGIN
+from chalicelib.keyservice.service import LEASE_SECONDS, MARGIN, MAX_WAIT
 from tests.harness import serialized_dynamodb
 
 REGION = "us-east-1"
@@ -255,25 +255,32 @@ def test_keys_are_per_queue_and_per_cmk(stack: None, clock: FakeClock) -> None:
     assert keys[2].cmk_arn == other_cmk
 
 
-def test_waiting_container_takes_over_a_dead_generators_lease(
+def test_a_dead_generators_lease_is_taken_over_once_it_expires(
     stack: None, clock: FakeClock
 ) -> None:
     records = KeyRecords(boto3.client("dynamodb", region_name=REGION), settings.get().keys_table)
     now = clock.now()
     assert records.take_lease(
-        data_key_id(QUEUE, CMK), "crashed", now=now, until=now + 10,
+        data_key_id(QUEUE, CMK), "crashed", now=now, until=now + LEASE_SECONDS,
         valid_after=now + MARGIN, reuse_period=300,
     )
     box = make_container(clock, sleep=clock.advance)  # waiting moves the fake clock
 
+    # The wait fits the function's timeout, which is shorter than waiting out a
+    # lease and generating after it: the caller gets a retryable error first...
+    with pytest.raises(KeyServiceError) as raised:
+        box.data_key()
+    assert raised.value.code == "ServiceUnavailable"
+    assert clock.now() - now <= MAX_WAIT + 0.1
+    clock.advance(LEASE_SECONDS)
+    # ...and its retry, with the lease expired, generates.
     key = box.data_key()
 
     assert box.generates == 1
-    assert clock.now() > now + 10
     assert key.deadline == clock.now() + 300
 
 
-def test_waiting_for_a_lease_that_never_ends_fails_instead_of_hanging(
+def test_waiting_for_a_lease_that_never_ends_fails_retryably_instead_of_hanging(
     stack: None, clock: FakeClock
 ) -> None:
     records = KeyRecords(boto3.client("dynamodb", region_name=REGION), settings.get().keys_table)
@@ -284,7 +291,7 @@ def test_waiting_for_a_lease_that_never_ends_fails_instead_of_hanging(
 
     with pytest.raises(KeyServiceError) as raised:
         box.data_key()
-    assert raised.value.code == "InternalFailure"
+    assert raised.value.code == "ServiceUnavailable"
     assert box.generates == 0
 
 

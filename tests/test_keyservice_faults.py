@@ -36,7 +36,9 @@ KMS_FAULTS = [
     ("InvalidKeyUsageException", "KmsInvalidKeyUsage"),
     ("IncorrectKeyException", "KmsInvalidKeyUsage"),
     ("KMSOptInRequired", "KmsOptInRequired"),
-    ("DependencyTimeoutException", "InternalFailure"),
+    ("DependencyTimeoutException", "ServiceUnavailable"),
+    ("KMSInternalException", "ServiceUnavailable"),
+    ("InvalidGrantTokenException", "InternalFailure"),
 ]
 
 
@@ -99,7 +101,7 @@ def test_failed_decrypt_of_the_record_maps_the_error(stack: None, clock: FakeClo
     assert (generator.generates, reader.generates) == (1, 0)
 
 
-def test_dynamodb_failure_is_an_internal_failure_with_a_generic_message(
+def test_a_throttled_dynamodb_is_a_retryable_failure_with_a_generic_message(
     stack: None, clock: FakeClock
 ) -> None:
     ddb = boto3.client("dynamodb", region_name=REGION)
@@ -113,7 +115,7 @@ def test_dynamodb_failure_is_an_internal_failure_with_a_generic_message(
 
     error = box.core.handle(data_key_request())["error"]
 
-    assert error["code"] == "InternalFailure"
+    assert error["code"] == "ServiceUnavailable"
     assert "SECRET-DETAIL" not in error["message"]
     assert box.generates == 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -13,20 +12,16 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from chalicelib import aws, keyservice, settings
+from chalicelib import container, settings
+from chalicelib.aws import Clients
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice import DataKey, KeyServiceClient, KeyServiceError
 from chalicelib.keyservice.transport import InProcessTransport, LambdaTransport
+from chalicelib.settings import SettingsError
+from tests.harness import SESSION
 from tests.test_keyservice import CMK, CONTEXT, QUEUE, REGION, make_container
 
 FUNCTION = "sealq-key-service"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_default_core() -> Iterator[None]:
-    keyservice.clear_caches()
-    yield
-    keyservice.clear_caches()
 
 
 class RecordingCore:
@@ -148,8 +143,6 @@ def test_lambda_transport_passes_service_errors_through() -> None:
 
 
 @pytest.mark.parametrize("response", [
-    {"StatusCode": 200, "FunctionError": "Unhandled",
-     "Payload": payload_body({"errorMessage": "boom", "stackTrace": []})},
     {"StatusCode": 200, "Payload": payload_body(b"not json")},
     {"StatusCode": 200, "Payload": payload_body([1, 2])},
     {"StatusCode": 200, "Payload": payload_body({"neither": 1})},
@@ -163,44 +156,79 @@ def test_lambda_failures_become_internal_failure(response: dict[str, Any]) -> No
     assert "boom" not in answer["error"]["message"]
 
 
-def test_lambda_invoke_errors_become_internal_failure() -> None:
+def test_a_throttled_lambda_invoke_is_a_retryable_unavailable_error() -> None:
     client = lambda_client()
     with Stubber(client) as stub:
         stub.add_client_error("invoke", "TooManyRequestsException", "Rate exceeded", 429)
         answer = LambdaTransport(FUNCTION, client).call({"op": "service_secret", "name": "x"})
+    assert answer["error"]["code"] == "ServiceUnavailable"
+
+
+def test_a_lambda_invoke_refused_for_permissions_is_internal_failure() -> None:
+    client = lambda_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke", "AccessDeniedException", "no", 403)
+        answer = LambdaTransport(FUNCTION, client).call({"op": "service_secret", "name": "x"})
     assert answer["error"]["code"] == "InternalFailure"
 
 
-# -- module entry points ---------------------------------------------------------------
+def test_a_key_service_function_error_such_as_a_timeout_is_retryable() -> None:
+    client = lambda_client()
+    with Stubber(client) as stub:
+        stub.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled",
+                                     "Payload": payload_body({"errorMessage": "timed out"})})
+        answer = LambdaTransport(FUNCTION, client).call({"op": "service_secret", "name": "x"})
+    assert answer["error"]["code"] == "ServiceUnavailable"
+
+
+# -- entry points of the composition root -------------------------------------------------
+
+
+def clients() -> Clients:
+    conf = settings.get()
+    return Clients(SESSION, conf.region, conf.aws_endpoint)
 
 
 def test_lambda_entry_point_serves_the_wire_format(stack: None) -> None:
-    answer = keyservice.handle({"op": "service_secret", "name": "receipts"}, None)
-    again = keyservice.handle({"op": "service_secret", "name": "receipts"}, None)
+    answer = container.serve_key_service({"op": "service_secret", "name": "receipts"})
+    again = container.serve_key_service({"op": "service_secret", "name": "receipts"})
     assert answer == again
-    assert keyservice.handle({"op": "nope"})["error"]["code"] == "InternalFailure"
+    assert container.serve_key_service({"op": "nope"})["error"]["code"] == "InternalFailure"
 
 
-def test_default_client_is_in_process_without_a_function(stack: None) -> None:
-    client = keyservice.default_client()
-    assert keyservice.default_client() is client
+def test_the_key_service_is_in_process_without_a_function(stack: None) -> None:
+    client = container.key_service_client(settings.get(), clients())
     key = client.data_key(**data_key_kwargs())
-    assert keyservice.handle(
+    assert container.serve_key_service(
         {"op": "data_key", "queue_arn": QUEUE, "cmk": CMK, "context": CONTEXT,
          "reuse_period": 300}
     )["ok"]["encrypted"] == base64.b64encode(key.encrypted).decode()
 
 
-def test_default_client_invokes_the_configured_function(
+def test_the_handler_invokes_the_configured_function(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SEALQ_KEY_SERVICE_FUNCTION", FUNCTION)
     settings.reset()
     wire = {"ok": {"plaintext": "AQID"}}
-    with Stubber(aws.client("lambda")) as stub:
+    built = clients()
+    with Stubber(built.get("key_service")) as stub:
         stub.add_response("invoke", {"StatusCode": 200, "Payload": payload_body(wire)},
                           expected_invoke({"op": "service_secret", "name": "receipts"}))
-        assert keyservice.default_client().service_secret("receipts") == b"\x01\x02\x03"
+        client = container.key_service_client(settings.get(), built)
+        assert client.service_secret("receipts") == b"\x01\x02\x03"
+
+
+def test_in_lambda_a_handler_without_a_key_service_function_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "sealq-dev")
+    settings.reset()
+    with pytest.raises(SettingsError, match="SEALQ_KEY_SERVICE_FUNCTION"):
+        container.key_service_client(settings.get(), clients())
+    response = container.serve_http({}, b"{}", {}, None)
+    assert response.status == 500
+    assert "SEALQ_KEY_SERVICE_FUNCTION" in caplog.text
 
 
 def test_lambda_entry_point_answers_even_when_settings_are_bad(
@@ -208,12 +236,12 @@ def test_lambda_entry_point_answers_even_when_settings_are_bad(
 ) -> None:
     monkeypatch.setenv("SEALQ_KEY_SERVICE_CACHE_SIZE", "0")
     settings.reset()
-    answer = keyservice.handle({"op": "service_secret", "name": "receipts"})
+    answer = container.serve_key_service({"op": "service_secret", "name": "receipts"})
     assert answer["error"]["code"] == "InternalFailure"
 
 
-def test_clear_caches_starts_a_fresh_core_that_reuses_the_stored_key(stack: None) -> None:
-    first = keyservice.default_client().data_key(**data_key_kwargs())
-    keyservice.clear_caches()
-    second = keyservice.default_client().data_key(**data_key_kwargs())
+def test_reset_starts_a_fresh_core_that_reuses_the_stored_key(stack: None) -> None:
+    first = container.core().data_key(**data_key_kwargs())
+    container.reset()
+    second = container.core().data_key(**data_key_kwargs())
     assert second == first

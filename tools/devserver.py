@@ -37,7 +37,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws, settings
+from chalicelib import container, settings
 from tools import provision
 
 log = logging.getLogger("sealq.devserver")
@@ -225,8 +225,7 @@ def _teardown(moto: Any, restore_env: Mapping[str, str | None]) -> None:
     if moto is not None:
         moto.stop()
     _apply(os.environ, restore_env)
-    settings.reset()
-    aws.clear_clients()
+    container.reset()
 
 
 def start(
@@ -253,8 +252,7 @@ def start(
         restore = configure_environment(os.environ, moto_url)
         if backend is not Backend.AWS and "AWS_ACCESS_KEY_ID" in restore:
             log.info("using dummy AWS credentials for %s", backend.value)
-        settings.reset()
-        aws.clear_clients()
+        container.reset()
         conf = settings.get()
         if conf.key_service_function:
             log.warning(

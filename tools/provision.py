@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, settings
+from chalicelib import settings
+from chalicelib.settings import Settings
 
 QUEUES_TABLE_SCHEMA: dict[str, Any] = {
     "KeySchema": [
@@ -45,8 +47,7 @@ KEYS_TABLE_SCHEMA: dict[str, Any] = {
 }
 
 
-def _ensure_table(name: str, schema: dict[str, Any]) -> bool:
-    ddb = aws.client("dynamodb")
+def _ensure_table(ddb: Any, name: str, schema: dict[str, Any]) -> bool:
     try:
         ddb.describe_table(TableName=name)
         return False
@@ -58,15 +59,13 @@ def _ensure_table(name: str, schema: dict[str, Any]) -> bool:
     return True
 
 
-def _ensure_bucket(name: str) -> bool:
-    s3 = aws.client("s3")
+def _ensure_bucket(s3: Any, name: str, region: str) -> bool:
     try:
         s3.head_bucket(Bucket=name)
         return False
     except ClientError as err:
         if err.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
             raise
-    region = settings.get().region
     if region == "us-east-1":
         s3.create_bucket(Bucket=name)
     else:
@@ -88,11 +87,10 @@ def _ensure_bucket(name: str) -> bool:
     return True
 
 
-def _ensure_default_key(alias: str) -> bool:
+def _ensure_default_key(kms: Any, alias: str) -> bool:
     """Create the service's default CMK under ``alias`` unless the alias exists."""
     if not alias.startswith("alias/"):
         return False  # a key id or ARN was configured: it must already exist
-    kms = aws.client("kms")
     try:
         kms.describe_key(KeyId=alias)
         return False
@@ -107,16 +105,24 @@ def _ensure_default_key(alias: str) -> bool:
     return True
 
 
-def ensure_resources() -> list[str]:
+def ensure_resources(
+    conf: Settings | None = None, session: boto3.session.Session | None = None
+) -> list[str]:
     """Create the tables, bucket and default CMK that are missing; name what was made."""
-    conf = settings.get()
+    conf = conf or settings.get()
+    session = session or boto3.session.Session()
+
+    def client(service: str) -> Any:
+        return session.client(service, region_name=conf.region, endpoint_url=conf.aws_endpoint)
+
+    ddb = client("dynamodb")
     made = []
-    if _ensure_table(conf.queues_table, QUEUES_TABLE_SCHEMA):
+    if _ensure_table(ddb, conf.queues_table, QUEUES_TABLE_SCHEMA):
         made.append(f"table {conf.queues_table}")
-    if _ensure_table(conf.keys_table, KEYS_TABLE_SCHEMA):
+    if _ensure_table(ddb, conf.keys_table, KEYS_TABLE_SCHEMA):
         made.append(f"table {conf.keys_table}")
-    if _ensure_bucket(conf.payload_bucket):
+    if _ensure_bucket(client("s3"), conf.payload_bucket, conf.region):
         made.append(f"bucket {conf.payload_bucket}")
-    if _ensure_default_key(conf.default_kms_key):
+    if _ensure_default_key(client("kms"), conf.default_kms_key):
         made.append(f"key {conf.default_kms_key}")
     return made

@@ -18,8 +18,8 @@ Wire format (JSON, one object per call)::
       -> {"error": {"code": str, "message": str}}
 
 ``code`` is an SQS error code: KmsDisabled, KmsNotFound, KmsAccessDenied,
-KmsInvalidState, KmsThrottled, KmsInvalidKeyUsage, KmsOptInRequired, or
-InternalFailure. Messages never contain key material.
+KmsInvalidState, KmsThrottled, KmsInvalidKeyUsage, KmsOptInRequired,
+ServiceUnavailable (transient: retry) or InternalFailure. Messages never contain key material.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# A transient failure (KMS or DynamoDB throttled, 5xx or timed out; the key service
+# itself unreachable): the handler answers with a retryable error.
+UNAVAILABLE = "ServiceUnavailable"
 KMS_ERROR_CODES = frozenset(
     {
         "KmsDisabled",

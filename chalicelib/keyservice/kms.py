@@ -13,13 +13,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.keyservice.api import KeyServiceError
+from chalicelib.keyservice.api import UNAVAILABLE, KeyServiceError
+from chalicelib.storage.errors import is_transient
 
 INTERNAL_FAILURE = "InternalFailure"
 # Not an SQS code: the ciphertext does not open under this key and context (wrong
 # queue, tampered header). The handler treats it as an integrity failure.
 INVALID_CIPHERTEXT = "InvalidCiphertext"
 INTERNAL_MESSAGE = "The request processing has failed because of an unknown error."
+UNAVAILABLE_MESSAGE = "A dependency of the key service is temporarily unavailable."
 
 # KMS error code -> (SQS error code, message).
 _KMS_ERRORS: dict[str, tuple[str, str]] = {
@@ -63,12 +65,15 @@ _KMS_ERRORS: dict[str, tuple[str, str]] = {
 
 
 def map_error(err: Exception) -> KeyServiceError:
-    """The SQS-coded error for a failed KMS call; unknown failures become InternalFailure."""
+    """The SQS-coded error for a failed KMS call: transient ones (5xx, timeouts) become
+ServiceUnavailable, anything else unknown InternalFailure."""
     if isinstance(err, ClientError):
         code = str(err.response.get("Error", {}).get("Code", ""))
         mapped = _KMS_ERRORS.get(code)
         if mapped is not None:
             return KeyServiceError(*mapped)
+    if is_transient(err):
+        return KeyServiceError(UNAVAILABLE, UNAVAILABLE_MESSAGE)
     return KeyServiceError(INTERNAL_FAILURE, INTERNAL_MESSAGE)
 
 

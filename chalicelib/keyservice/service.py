@@ -27,15 +27,22 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import timeouts
 from chalicelib.clock import Clock
-from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
-from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE, Kms
+from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError, key_identity
+from chalicelib.keyservice.kms import (
+    INTERNAL_FAILURE,
+    INTERNAL_MESSAGE,
+    UNAVAILABLE_MESSAGE,
+    Kms,
+)
 from chalicelib.keyservice.records import (
     KeyRecord,
     KeyRecords,
     data_key_id,
     secret_id,
 )
+from chalicelib.storage.errors import is_transient
 from chalicelib.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
@@ -44,13 +51,11 @@ log = logging.getLogger(__name__)
 # tier-2 cache or from the record); below it the key is treated as expired, which
 # also absorbs small clock differences between containers.
 MARGIN = 2.0
-# Seconds a generator holds its lease: far above a GenerateDataKey round trip, and
-# the bound on how long other containers wait before taking over from a dead one.
-LEASE_SECONDS = 10.0
-# Seconds between a waiting container's reads of the record, and the most it
-# waits in all: long enough to see a dead generator's lease expire and take over.
+# The lease and the wait for another container's lease fit the function's own
+# timeout (see chalicelib.timeouts); a waiter that runs out gives a retryable error.
+LEASE_SECONDS = timeouts.LEASE_SECONDS
 POLL_INTERVAL = 0.05
-MAX_WAIT = LEASE_SECONDS + 2.0
+MAX_WAIT = timeouts.MAX_LEASE_WAIT
 REUSE_PERIOD_RANGE = (60, 86400)
 SECRETS_CACHE_SIZE = 64
 
@@ -135,6 +140,9 @@ class KeyServiceCore:
             log.warning("key service got a bad request: %s", err)
             return _error(INTERNAL_FAILURE, "The key service request is malformed.")
         except Exception as err:  # the contract is: never raise
+            if is_transient(err):  # DynamoDB throttled or down: the caller may retry
+                log.warning("key service %s unavailable: %s", _op_name(op), _describe(err))
+                return _error(UNAVAILABLE, UNAVAILABLE_MESSAGE)
             log.error("key service %s failed: %s", _op_name(op), _describe(err))
             return _error(INTERNAL_FAILURE, INTERNAL_MESSAGE)
 
@@ -191,7 +199,7 @@ class KeyServiceCore:
                         return generated
                     continue  # lost the lease while generating: read the new record
             self._sleep(POLL_INTERVAL)
-        raise KeyServiceError(INTERNAL_FAILURE, "Timed out waiting for a data key.")
+        raise KeyServiceError(UNAVAILABLE, "Timed out waiting for a data key.")
 
     def _generate(
         self, record_id: str, owner: str, cmk: str, context: Mapping[str, str],

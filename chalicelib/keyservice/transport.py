@@ -15,7 +15,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from chalicelib.keyservice.api import DataKey, KeyServiceError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError
+from chalicelib.storage.errors import Transient, translate
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,8 @@ class Transport(Protocol):
         ...
 
 
-def _failure(message: str) -> dict[str, Any]:
-    return {"error": {"code": INTERNAL_FAILURE, "message": message}}
+def _failure(message: str, code: str = INTERNAL_FAILURE) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
 
 
 class InProcessTransport:
@@ -65,13 +68,17 @@ class LambdaTransport:
                 Payload=json.dumps(payload).encode("utf-8"),
             )
             body = resp["Payload"].read()
-        except Exception as err:  # a transport never raises: the caller gets a code
-            log.error("key service invoke failed: %s", type(err).__name__)
+        except (ClientError, BotoCoreError) as err:  # a transport never raises
+            failure = translate("lambda", err)
+            log.error("key service invoke failed: %s %s", type(failure).__name__, failure.code)
+            if isinstance(failure, Transient):
+                return _failure(UNREACHABLE_MESSAGE, UNAVAILABLE)
             return _failure(UNREACHABLE_MESSAGE)
         if resp.get("FunctionError"):
-            # The error payload is the runtime's trace; it is not passed on.
+            # A timeout, out-of-memory or crash of the function (it never raises by
+            # contract): transient. The error payload is the runtime's trace; not passed on.
             log.error("key service function error: %s", resp["FunctionError"])
-            return _failure(UNREACHABLE_MESSAGE)
+            return _failure(UNREACHABLE_MESSAGE, UNAVAILABLE)
         try:
             answer = json.loads(body)
         except ValueError:

@@ -250,6 +250,21 @@ def request_throttled() -> SqsError:
     return SqsError("RequestThrottled", "Rate exceeded.", status=403)
 
 
+def service_unavailable() -> SqsError:
+    """A transient backend fault (throttled, 5xx, timeout): retryable, never a 5xx.
+
+    ``RequestThrottled`` with status 403 is the modeled SQS error that every SDK's
+    retry logic backs off on (botocore's legacy and standard modes, the Java and Go
+    SDKs' throttling lists), so clients retry it as they would an SQS 5xx.
+    """
+    return SqsError(
+        "RequestThrottled",
+        "The service is temporarily unavailable. Retry the request.",
+        status=403,
+        fault="Receiver",
+    )
+
+
 def invalid_address(message: str = "The address is not valid for this endpoint.") -> SqsError:
     return SqsError("InvalidAddress", message, status=404)
 

@@ -1,4 +1,4 @@
-"""Sealed bodies too large to sit inline in a backing message live in S3.
+"""Sealed bodies too large to sit inline in a backing message live in S3 (the payload store).
 
 The object is the ESDK message itself (self-contained, like an inline one); the
 backing message then carries only a pointer. Object keys are random, so they
@@ -11,22 +11,16 @@ import json
 import secrets
 from typing import Any
 
-from chalicelib import aws, settings
+from chalicelib.storage.errors import translating
 
 POINTER_TAG = "sealq-s3"
+KEY_PREFIX = "payloads/"
+_SERVICE = "s3"
 
 
-def _s3() -> Any:
-    return aws.client("s3")
-
-
-def put(sealed: bytes) -> tuple[str, tuple[str, str]]:
-    """Store a sealed body; returns the pointer text for the backing message and (bucket, key)."""
-    bucket = settings.get().payload_bucket
-    key = "payloads/" + secrets.token_hex(20)
-    _s3().put_object(Bucket=bucket, Key=key, Body=sealed)
-    pointer = json.dumps({POINTER_TAG: {"bucket": bucket, "key": key}}, separators=(",", ":"))
-    return pointer, (bucket, key)
+def pointer_text(bucket: str, key: str) -> str:
+    """What the backing message carries instead of an inline body."""
+    return json.dumps({POINTER_TAG: {"bucket": bucket, "key": key}}, separators=(",", ":"))
 
 
 def parse_pointer(body: str) -> tuple[str, str] | None:
@@ -40,10 +34,24 @@ def parse_pointer(body: str) -> tuple[str, str] | None:
         return None
 
 
-def get(bucket: str, key: str) -> bytes:
-    data: bytes = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-    return data
+class S3PayloadStore:
+    """The :class:`~chalicelib.storage.ports.PayloadStore` on an S3 bucket."""
 
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self._bucket = bucket
 
-def delete(bucket: str, key: str) -> None:
-    _s3().delete_object(Bucket=bucket, Key=key)
+    def put(self, sealed: bytes) -> tuple[str, str]:
+        key = KEY_PREFIX + secrets.token_hex(20)
+        with translating(_SERVICE):
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=sealed)
+        return self._bucket, key
+
+    def get(self, bucket: str, key: str) -> bytes:
+        with translating(_SERVICE):
+            data: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return data
+
+    def delete(self, bucket: str, key: str) -> None:
+        with translating(_SERVICE):
+            self._s3.delete_object(Bucket=bucket, Key=key)

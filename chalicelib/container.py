@@ -1,0 +1,216 @@
+"""The composition root: one place builds a container's object graph.
+
+From one settings value, one boto3 session, a clock and a sleeper it builds the
+storage adapters, the key service (client, or in-process core), the caches, the
+domain and the frontend. Nothing below reads the environment or the settings
+module; tests build containers with their own values and reset one thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from chalicelib import settings as settings_module
+from chalicelib.actions import Actions
+from chalicelib.aws import Clients
+from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
+from chalicelib.frontend import Frontend, ServiceSecrets, deadline_from
+from chalicelib.keycache import HandlerKeyCache
+from chalicelib.keyservice.api import KeyService
+from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
+from chalicelib.keyservice.service import KeyServiceCore
+from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
+from chalicelib.messages import Messages
+from chalicelib.protocol import errors, json10
+from chalicelib.protocol.json10 import HttpResponse
+from chalicelib.queues import Registry
+from chalicelib.sealing import Sealer
+from chalicelib.settings import Settings, SettingsError
+from chalicelib.storage.backing import SqsMessageStore
+from chalicelib.storage.payloads import S3PayloadStore
+from chalicelib.storage.ports import MessageStore, PayloadStore, QueueTable
+from chalicelib.storage.queue_table import DynamoQueueTable
+
+log = logging.getLogger("sealq.container")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The storage a handler container reaches AWS through."""
+
+    queues: QueueTable
+    messages: MessageStore
+    payloads: PayloadStore
+
+
+def aws_ports(conf: Settings, clients: Clients) -> Ports:
+    return Ports(
+        queues=DynamoQueueTable(clients.get("queues"), conf.queues_table),
+        messages=SqsMessageStore(clients.get("messages"), poll_client=clients.get("long_poll")),
+        payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
+    )
+
+
+def key_service_core(
+    conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
+    sleep: Callable[[float], None] = time.sleep,
+) -> KeyServiceCore:
+    """The key service (the only part that calls KMS) of one container."""
+    return KeyServiceCore(
+        kms=clients.get("kms"),
+        dynamodb=clients.get("key_records"),
+        table=conf.keys_table,
+        default_kms_key=conf.default_kms_key,
+        clock=clock,
+        cache_size=conf.key_service_cache_size,
+        decrypt_ttl=conf.decrypt_key_ttl,
+        sleep=sleep,
+    )
+
+
+def key_service_client(
+    conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
+    sleep: Callable[[float], None] = time.sleep,
+) -> KeyService:
+    """How handlers reach the key service: Lambda Invoke when deployed, else in-process.
+
+    In Lambda the handler has no KMS permission, so running the key service
+    inside it would fail every request: that configuration refuses to start.
+    """
+    if conf.key_service_function:
+        return KeyServiceClient(LambdaTransport(conf.key_service_function,
+                                                clients.get("key_service")))
+    if conf.lambda_function_name:
+        raise SettingsError(
+            "SEALQ_KEY_SERVICE_FUNCTION is empty: in Lambda the handler must invoke the "
+            "key-service function (it has no KMS permission of its own)"
+        )
+    return KeyServiceClient(InProcessTransport(key_service_core(
+        conf, clients, clock=clock, sleep=sleep)))
+
+
+def build_frontend(
+    conf: Settings,
+    *,
+    ports: Ports,
+    key_service: KeyService,
+    clock: Clock = SYSTEM_CLOCK,
+    local_clock: Clock = MONOTONIC_CLOCK,
+) -> Frontend:
+    """A handler container's domain and frontend over the given ports and key service."""
+    keys = HandlerKeyCache(
+        key_service,
+        clock=clock,
+        max_entries=conf.handler_cache_size,
+        decrypt_ttl=conf.decrypt_key_ttl,
+    )
+    messages = Messages(
+        Sealer(keys),
+        ServiceSecrets(key_service),
+        ports.messages,
+        ports.payloads,
+        inline_limit=conf.inline_limit,
+        receive_limit=conf.receive_response_limit,
+    )
+    registry = Registry(
+        ports.queues,
+        ports.messages,
+        region=conf.region,
+        default_cmk=conf.default_kms_key,
+        clock=clock,
+        local_clock=local_clock,
+        cache_ttl=conf.queue_cache_ttl,
+    )
+    return Frontend(
+        Actions(registry, messages), account=conf.default_account, public_url=conf.public_url
+    )
+
+
+def build_handler(
+    conf: Settings,
+    session: boto3.session.Session,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    local_clock: Clock = MONOTONIC_CLOCK,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Frontend:
+    """A handler container on AWS (or an AWS endpoint such as moto)."""
+    clients = Clients(session, conf.region, conf.aws_endpoint)
+    return build_frontend(
+        conf,
+        ports=aws_ports(conf, clients),
+        key_service=key_service_client(conf, clients, clock=clock, sleep=sleep),
+        clock=clock,
+        local_clock=local_clock,
+    )
+
+
+# -- the process's own container (Lambda, the local server) ------------------------
+
+_lock = threading.Lock()
+_handler: Frontend | None = None
+_core: KeyServiceCore | None = None
+
+
+def handler() -> Frontend:
+    """This process's handler container, built from the environment on first use."""
+    global _handler
+    with _lock:
+        if _handler is None:
+            _handler = build_handler(settings_module.get(), boto3.session.Session())
+        return _handler
+
+
+def core() -> KeyServiceCore:
+    """This process's key service (the key-service Lambda), built on first use."""
+    global _core
+    with _lock:
+        if _core is None:
+            conf = settings_module.get()
+            clients = Clients(boto3.session.Session(), conf.region, conf.aws_endpoint)
+            _core = key_service_core(conf, clients)
+        return _core
+
+
+def reset() -> None:
+    """Forget the process's containers and settings (tests; a moto backend reset)."""
+    global _handler, _core
+    with _lock:
+        _handler = None
+        _core = None
+    settings_module.reset()
+
+
+def serve_key_service(event: dict[str, Any]) -> dict[str, Any]:
+    """The key-service Lambda: one wire-format request in, one answer out; never raises."""
+    try:
+        service = core()
+    except Exception as err:  # noqa: BLE001 - bad settings still give a wire-format answer
+        log.error("key service could not start: %s", type(err).__name__)
+        return {"error": {"code": INTERNAL_FAILURE, "message": INTERNAL_MESSAGE}}
+    return service.handle(event)
+
+
+def serve_http(
+    headers: Mapping[str, str], body: bytes | None, context: Mapping[str, Any],
+    lambda_context: Any,
+) -> HttpResponse:
+    """One API request on this process's handler container; never raises."""
+    try:
+        frontend = handler()
+    except SettingsError as err:  # the operator's message: it names the setting
+        log.error("handler cannot start: %s", err)
+        return json10.failure(errors.internal_failure(), json10.new_request_id())
+    except Exception as err:  # noqa: BLE001
+        log.error("handler cannot start: %s", type(err).__name__)
+        return json10.failure(errors.internal_failure(), json10.new_request_id())
+    return frontend.handle(
+        headers, body, frontend.base_url(headers, context), deadline_from(lambda_context)
+    )

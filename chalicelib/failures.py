@@ -1,0 +1,50 @@
+"""The SQS error a client sees for a failure below the domain: storage or key service.
+
+One map for the whole handler, used at the error boundary and wherever an
+operation needs a more specific answer first. Log lines carry the error class and
+AWS's code, never AWS's message text (it can quote request values).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from chalicelib.keyservice.api import KMS_ERROR_CODES, UNAVAILABLE, KeyServiceError
+from chalicelib.protocol import errors
+from chalicelib.storage.errors import (
+    Denied,
+    Gone,
+    PurgeInProgress,
+    StorageError,
+    Transient,
+)
+
+log = logging.getLogger("sealq.failures")
+
+
+def storage_error(err: StorageError, queue_name: str = "") -> errors.SqsError:
+    """A storage failure as SQS would report it; InternalFailure only for sealq's bugs."""
+    kind = type(err).__name__
+    if isinstance(err, Transient):
+        log.warning("backend %s unavailable: %s", err.service, err.code)
+        return errors.service_unavailable()
+    if isinstance(err, Gone):
+        return errors.queue_does_not_exist()
+    if isinstance(err, PurgeInProgress):
+        return errors.purge_queue_in_progress(queue_name)
+    if isinstance(err, Denied):
+        log.error("backend %s refused sealq's credentials: %s", err.service, err.code)
+        return errors.access_denied()
+    log.error("backend %s failed: %s %s", err.service, kind, err.code)
+    return errors.internal_failure()
+
+
+def key_service_error(err: KeyServiceError) -> errors.SqsError:
+    """A key-service failure as SQS's KMS error, or retryable when it is transient."""
+    if err.code in KMS_ERROR_CODES:
+        return errors.kms_error(err.code, err.message)
+    if err.code == UNAVAILABLE:
+        log.warning("key service unavailable")
+        return errors.service_unavailable()
+    log.error("key service failed: %s", err.code)
+    return errors.internal_failure()

@@ -1,0 +1,151 @@
+"""The storage ports the domain talks to: queue table, message store, payload store.
+
+Each has an AWS adapter (DynamoDB, SQS, S3) and an in-memory implementation
+(:mod:`chalicelib.storage.memory`). Every method either returns or raises a
+:class:`chalicelib.storage.errors.StorageError`; no botocore type crosses a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MAX_BATCH_BYTES = 1024 * 1024
+COUNT_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+# Attributes of a sealq queue that its backing queue mirrors.
+MIRRORED_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+)
+
+
+@dataclass(frozen=True)
+class QueueRecord:
+    """A queue as the registry stores it. ``version`` grows with every change."""
+
+    account: str
+    name: str
+    fifo: bool
+    attributes: Mapping[str, str]
+    backing_url: str
+    backing_arn: str
+    created: int
+    modified: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Change:
+    """An attribute-level change of one queue record (never a whole-item rewrite)."""
+
+    set_attributes: Mapping[str, str] = field(default_factory=dict)
+    remove_attributes: Iterable[str] = ()
+    set_tags: Mapping[str, str] = field(default_factory=dict)
+    remove_tags: Iterable[str] = ()
+    modified: int | None = None
+
+
+class QueueTable(Protocol):
+    def get(self, account: str, name: str) -> QueueRecord | None:
+        """The record, read consistently; None when there is none."""
+        ...
+
+    def create(self, record: QueueRecord) -> bool:
+        """Store a new record; False when the name is taken."""
+        ...
+
+    def update(self, record: QueueRecord, change: Change) -> bool:
+        """Apply ``change`` only if the stored record is still ``record`` (same backing
+        queue and version); False when it is gone or changed meanwhile."""
+        ...
+
+    def delete(self, record: QueueRecord) -> bool:
+        """Remove the record only while it is this queue (same backing queue)."""
+        ...
+
+    def list(
+        self, account: str, prefix: str, limit: int, start_after: str | None
+    ) -> tuple[list[QueueRecord], bool]:
+        """Up to ``limit`` records of ``account`` by name, and whether more follow."""
+        ...
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    entry_id: str
+    body: str
+    delay: int | None = None
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BackingMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: Mapping[str, str]
+
+
+class MessageStore(Protocol):
+    """The backing SQS queues, holding only sealed messages."""
+
+    def create_queue(
+        self, fifo: bool, attributes: Mapping[str, str], redrive: Mapping[str, object] | None
+    ) -> tuple[str, str]:
+        """A new backing queue; (url, arn)."""
+        ...
+
+    def set_attributes(
+        self, url: str, attributes: Mapping[str, str], redrive: Mapping[str, object] | None
+    ) -> None:
+        """Mirror settable attributes; ``redrive`` {} removes the backing RedrivePolicy."""
+        ...
+
+    def get_attributes(self, url: str, names: Iterable[str]) -> dict[str, str]: ...
+
+    def delete_queue(self, url: str) -> None: ...
+
+    def purge(self, url: str) -> None: ...
+
+    def send_batch(
+        self, url: str, entries: list[Outgoing]
+    ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+        """Up to 10 entries; (sent: id -> {MessageId[, SequenceNumber]}, refused: id -> code)."""
+        ...
+
+    def receive(
+        self,
+        url: str,
+        *,
+        max_messages: int,
+        visibility_timeout: int | None,
+        wait_seconds: int | None,
+        attempt_id: str | None,
+    ) -> list[BackingMessage]: ...
+
+    def delete_batch(self, url: str, handles: Mapping[str, str]) -> dict[str, str]:
+        """Delete by backing receipt handle; id -> code of the entries that failed."""
+        ...
+
+    def change_visibility(self, url: str, receipt_handle: str, timeout: int) -> None: ...
+
+
+class PayloadStore(Protocol):
+    """Sealed bodies too large to sit inline in a backing message."""
+
+    def put(self, sealed: bytes) -> tuple[str, str]:
+        """Store; returns (bucket, key)."""
+        ...
+
+    def get(self, bucket: str, key: str) -> bytes: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
