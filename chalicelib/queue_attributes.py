@@ -7,8 +7,10 @@ writes anything.
 from __future__ import annotations
 
 import json
+import re
 
 from chalicelib.protocol import errors
+from chalicelib.protocol.validation import first_invalid_char
 from chalicelib.storage.ports import COUNT_ATTRIBUTES
 
 # name -> (low, high, default) for the integer attributes SQS lets you set.
@@ -44,46 +46,117 @@ ALL_READABLE = (
     "ContentBasedDeduplication",
 )
 
+# SQS Developer Guide, "Amazon SQS policy quotas": a queue policy is at most 8,192 bytes.
+MAX_POLICY_BYTES = 8192
+# KMS API reference: a KeyId (key id, key ARN, alias name or alias ARN) is 1-2048
+# characters; an alias name is 1-256 of [a-zA-Z0-9:/_-] and begins with "alias/".
+MAX_KMS_KEY_ID = 2048
+MAX_KMS_ALIAS = 256
 
+# Integers as SQS (a Java service) parses them: Integer.parseInt takes an optional sign
+# and leading zeros but no whitespace. sealq takes ASCII digits only, and at most 10.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,10}", re.ASCII)
+_KEY_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|mrk-[0-9a-fA-F]{32}",
+    re.ASCII,
+)
+_ALIAS = re.compile(r"alias/[a-zA-Z0-9:/_-]+", re.ASCII)
+_KMS_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/(.+)", re.ASCII)
+
+
+def _invalid(name: str) -> errors.SqsError:
+    return errors.invalid_attribute_value(name, f"Invalid value for the parameter {name}.")
+
+
+def _parse_int(name: str, value: str) -> int:
+    low, high, _ = INT_ATTRIBUTES[name]
+    if not _INTEGER.fullmatch(value):
+        raise _invalid(name)
+    number = int(value)
+    if not low <= number <= high:
+        raise _invalid(name)
+    return number
+
+
+def _has_invalid_text(data: object) -> bool:
+    """True when a decoded JSON value holds a character SQS refuses (e.g. a lone surrogate
+    written as a ``\\ud800`` escape inside the policy text)."""
+    if isinstance(data, str):
+        return first_invalid_char(data) is not None
+    if isinstance(data, dict):
+        return any(_has_invalid_text(k) or _has_invalid_text(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_invalid_text(item) for item in data)
+    return False
+
+
+def _reject_constant(_name: str) -> object:
+    raise ValueError("NaN and Infinity are not JSON")
+
+
+def _check_policy(value: str) -> str:
+    """A policy is JSON object text of at most 8,192 bytes; "" (remove the policy) stays ""."""
+    if value == "":
+        return ""
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+        raise _invalid("Policy")
+    try:
+        policy = json.loads(value, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise _invalid("Policy") from None
+    if not isinstance(policy, dict) or _has_invalid_text(policy):
+        raise _invalid("Policy")
+    return value
+
+
+def is_kms_key_reference(value: str) -> bool:
+    """A KMS key id, key ARN, alias name (``alias/...``) or alias ARN, within KMS's limits."""
+    if len(value) > MAX_KMS_KEY_ID:
+        return False
+    arn = _KMS_ARN.fullmatch(value)
+    if arn is not None:
+        kind, rest = arn.group(1), arn.group(2)
+        if kind == "key":
+            return _KEY_ID.fullmatch(rest) is not None
+        value = "alias/" + rest
+    elif _KEY_ID.fullmatch(value):
+        return True
+    return len(value) <= MAX_KMS_ALIAS and _ALIAS.fullmatch(value) is not None
 
 
 def validate_attributes(raw: dict[str, str], *, fifo: bool, creating: bool) -> dict[str, str]:
-    """Check names and values against SQS's rules; returns the normalized values."""
+    """Check names and values against SQS's rules; returns the normalized values.
+
+    Every value is checked before anything is written. Two empty values are kept as ""
+    on purpose, meaning "remove": ``Policy=""`` drops the queue policy and
+    ``KmsMasterKeyId=""`` returns the queue to the service's default key (as
+    ``RedrivePolicy=""`` drops the redrive policy); the registry deletes them.
+    """
     out: dict[str, str] = {}
     for name, value in raw.items():
         if name == "FifoQueue" and creating:
             continue
         if name not in SETTABLE or (name in FIFO_ONLY and not fifo):
             raise errors.invalid_attribute_name(name)
-        if not isinstance(value, str):
-            raise errors.invalid_attribute_value(name, f"Invalid value for the parameter {name}.")
+        if not isinstance(value, str) or first_invalid_char(value) is not None:
+            raise _invalid(name)
         if name in INT_ATTRIBUTES:
-            low, high, _ = INT_ATTRIBUTES[name]
-            try:
-                number = int(value.strip())
-            except ValueError:
-                number = None
-            if number is None or not low <= number <= high:
-                raise errors.invalid_attribute_value(
-                    name, f"Invalid value for the parameter {name}."
-                )
-            out[name] = str(number)
+            out[name] = str(_parse_int(name, value))
         elif name in ("SqsManagedSseEnabled", "ContentBasedDeduplication"):
             lowered = value.strip().lower()
             if lowered not in ("true", "false"):
-                raise errors.invalid_attribute_value(
-                    name, f"Invalid value for the parameter {name}."
-                )
+                raise _invalid(name)
             out[name] = lowered
         elif name == "RedrivePolicy":
             out[name] = _normalize_redrive(value)
+        elif name == "Policy":
+            out[name] = _check_policy(value)
         elif name == "KmsMasterKeyId":
-            if not value.strip():
-                raise errors.invalid_attribute_value(
-                    name, f"Invalid value for the parameter {name}."
-                )
-            out[name] = value.strip()
-        else:
+            if value != "" and not is_kms_key_reference(value):
+                raise _invalid(name)
+            out[name] = value
+        else:  # pragma: no cover - every settable name has a rule above
             out[name] = value
     if out.get("SqsManagedSseEnabled") == "true" and out.get("KmsMasterKeyId"):
         raise errors.SqsError(
@@ -110,8 +183,8 @@ def _normalize_redrive(value: str) -> str:
     if value.strip() == "":
         return ""
     try:
-        policy = json.loads(value)
-    except ValueError:
+        policy = json.loads(value, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         policy = None
     if not isinstance(policy, dict):
         raise redrive_error(value, "Redrive policy is not a dict or valid json.")

@@ -13,11 +13,15 @@ from chalicelib.protocol.validation import (
     message_size,
     parse_message_attributes,
     parse_message_system_attributes,
+    parse_queue_url,
     serialize_message_attributes,
     validate_batch_entries,
     validate_fifo_id,
     validate_message_body,
     validate_queue_name,
+    validate_receive_attempt_id,
+    validate_tag_keys,
+    validate_tags,
 )
 
 
@@ -129,6 +133,19 @@ def test_other_fifo_ids_are_invalid_parameter_value(value: str) -> None:
     _raises("InvalidParameterValue", validate_fifo_id, "MessageGroupId", value)
 
 
+@pytest.mark.parametrize("name", ["MessageGroupId", "MessageDeduplicationId"])
+@pytest.mark.parametrize("value", ["g\ud800", "\udfff", "a\x00b", "tab\t", "\x7f"])
+def test_a_fifo_id_with_a_lone_surrogate_or_control_character_is_refused(
+    name: str, value: str
+) -> None:
+    _raises("InvalidParameterValue", validate_fifo_id, name, value)
+
+
+@pytest.mark.parametrize("value", [1, None, ["g"], {"g": 1}, True])
+def test_a_fifo_id_that_is_not_a_string_is_refused(value: Any) -> None:
+    _raises("InvalidParameterValue", validate_fifo_id, "MessageGroupId", value)
+
+
 # -- message attributes ------------------------------------------------------------------
 
 
@@ -228,6 +245,24 @@ def test_the_three_types_and_custom_suffixes_pass(data_type: str) -> None:
 def test_bad_data_types_are_rejected(value: dict[str, Any], fragment: str) -> None:
     err = _raises("InvalidParameterValue", parse_message_attributes, {"a": value})
     assert fragment in err.message
+
+
+@pytest.mark.parametrize(
+    "data_type",
+    ["String.\ud800", "Number.a\x00b", "Binary.\udfff", "String.\x08", "String.\uffff"],
+)
+def test_a_custom_type_suffix_with_an_invalid_character_is_refused(data_type: str) -> None:
+    value: dict[str, Any] = (
+        {"DataType": data_type, "BinaryValue": "AA=="}
+        if data_type.startswith("Binary")
+        else _s("1", data_type)
+    )
+    err = _raises("InvalidParameterValue", parse_message_attributes, {"a": value})
+    assert "invalid characters" in err.message
+
+
+def test_a_custom_type_suffix_of_any_body_characters_passes() -> None:
+    parse_message_attributes({"a": _s("1", "Number.é 😀\ttab")})
 
 
 @pytest.mark.parametrize(
@@ -342,12 +377,206 @@ def test_the_trace_header_is_the_only_system_attribute() -> None:
     raw = {"AWSTraceHeader": _s("Root=1-abc")}
     assert parse_message_system_attributes(raw) == {"AWSTraceHeader": _s("Root=1-abc")}
     assert parse_message_system_attributes(None) == {}
+    assert parse_message_system_attributes({}) == {}
     _raises("InvalidParameterValue", parse_message_system_attributes, {"Other": _s()})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _s("1", "Number"),
+        _s("x", "String.custom"),
+        {"DataType": "Binary", "BinaryValue": "AA=="},
+        {"StringValue": "x"},
+        "Root=1-abc",
+        ["Root=1-abc"],
+        None,
+    ],
+)
+def test_a_trace_header_that_is_not_a_plain_string_attribute_is_refused(value: Any) -> None:
     _raises(
-        "InvalidParameterValue",
-        parse_message_system_attributes,
-        {"AWSTraceHeader": _s("1", "Number")},
+        "InvalidParameterValue", parse_message_system_attributes, {"AWSTraceHeader": value}
     )
+
+
+@pytest.mark.parametrize("text", ["", "Root=\ud800", "Root=\x00", "x" * 8193])
+def test_a_trace_header_value_that_is_empty_invalid_or_too_long_is_refused(text: str) -> None:
+    _raises(
+        "InvalidParameterValue", parse_message_system_attributes, {"AWSTraceHeader": _s(text)}
+    )
+
+
+def test_a_trace_header_of_8192_bytes_passes() -> None:
+    parse_message_system_attributes({"AWSTraceHeader": _s("x" * 8192)})
+
+
+@pytest.mark.parametrize("raw", ["x", ["AWSTraceHeader"], 1])
+def test_system_attributes_of_the_wrong_shape_are_refused(raw: Any) -> None:
+    _raises("InvalidParameterValue", parse_message_system_attributes, raw)
+
+
+# -- ReceiveRequestAttemptId ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["a", "a" * 128, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "Az09"])
+def test_a_receive_attempt_id_of_alphanumerics_and_punctuation_passes(value: str) -> None:
+    assert validate_receive_attempt_id(value) == value
+
+
+def test_no_receive_attempt_id_is_none() -> None:
+    assert validate_receive_attempt_id(None) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["", "a" * 129, "has space", "ü", "a\ud800", "\x00", 5, True, ["a"], {"a": "b"}]
+)
+def test_any_other_receive_attempt_id_is_refused(value: Any) -> None:
+    _raises("InvalidParameterValue", validate_receive_attempt_id, value)
+
+
+# -- queue URLs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:9324/123456789012/orders", ("123456789012", "orders")),
+        ("https://x.execute-api.eu-west-1.amazonaws.com/api/000000000000/q.fifo",
+         ("000000000000", "q.fifo")),
+        ("http://h/123456789012/q/", ("123456789012", "q")),
+        ("/123456789012/q", ("123456789012", "q")),
+        ("http://h/123456789012/q?x=1#f", ("123456789012", "q")),
+        # The host and port are not the queue's business: only the path is read.
+        ("http://[::1]:99999999/123456789012/q", ("123456789012", "q")),
+    ],
+)
+def test_a_queue_url_gives_its_account_and_name(url: str, expected: tuple[str, str]) -> None:
+    assert parse_queue_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/x",
+        "http://[zz]/123456789012/q",
+        "orders",
+        "",
+        "http://h/",
+        "http://h/123456789012",
+        "http://h/12345/q",
+        "http://h/123456789012/bad name",
+        "http://h/123456789012/q\ud800",
+        "http://h/123456789012/" + "a" * 81,
+        "http://h/" + "\uff11" * 12 + "/q",
+        None,
+        5,
+        ["http://h/123456789012/q"],
+        {"url": "x"},
+    ],
+)
+def test_anything_that_is_not_a_queue_url_is_none_and_never_raises(url: Any) -> None:
+    assert parse_queue_url(url) is None
+
+
+# -- tags -------------------------------------------------------------------------------
+
+
+def test_valid_tags_pass_and_are_merged_over_the_existing_ones() -> None:
+    assert validate_tags({"team": "a", "Env": ""}, existing={"team": "old", "x": "y"}) == {
+        "team": "a",
+        "Env": "",
+        "x": "y",
+    }
+
+
+def test_no_tags_leave_the_existing_ones() -> None:
+    assert validate_tags(None) == {}
+    assert validate_tags(None, existing={"a": "b"}) == {"a": "b"}
+
+
+@pytest.mark.parametrize(
+    "key", ["k", "k" * 128, "Über straße 東京 ١٢٣", "a_b.c:d/e=f+g-h@i", "a b\u3000c", "awsx"]
+)
+def test_tag_keys_of_unicode_letters_digits_spaces_and_tag_symbols_pass(key: str) -> None:
+    assert validate_tags({key: "v"}) == {key: "v"}
+
+
+def test_a_tag_key_that_is_empty_is_refused() -> None:
+    err = _raises("InvalidParameterValue", validate_tags, {"": "v"})
+    assert err.message == "Tag keys must be between 1 and 128 characters in length."
+
+
+def test_a_tag_key_longer_than_128_characters_is_refused() -> None:
+    validate_tags({"é" * 128: "v"})
+    _raises("InvalidParameterValue", validate_tags, {"k" * 129: "v"})
+
+
+@pytest.mark.parametrize(
+    "key", ["a\ud800", "\udfff", "tab\tkey", "new\nline", "nul\x00", "star*", "q?", "#", "é\u0301"]
+)
+def test_a_tag_key_with_a_character_outside_the_tagging_set_is_refused(key: str) -> None:
+    err = _raises("InvalidParameterValue", validate_tags, {key: "v"})
+    assert err.message == (
+        "Tag keys may only contain unicode letters, digits, whitespace, or one of these "
+        "symbols: _ . : / = + - @"
+    )
+
+
+@pytest.mark.parametrize("key", ["aws:cost", "AWS:cost", "Aws:x"])
+def test_a_tag_key_with_the_reserved_aws_prefix_is_refused(key: str) -> None:
+    _raises("InvalidParameterValue", validate_tags, {key: "v"})
+
+
+def test_a_tag_value_may_be_empty_or_256_characters_but_not_257() -> None:
+    validate_tags({"a": "", "b": "v" * 256})
+    err = _raises("InvalidParameterValue", validate_tags, {"a": "v" * 257})
+    assert err.message == "Tag values must be between 0 and 256 characters in length."
+
+
+@pytest.mark.parametrize("value", ["a\ud800", "tab\t", "\x00", "star*"])
+def test_a_tag_value_with_a_character_outside_the_tagging_set_is_refused(value: str) -> None:
+    err = _raises("InvalidParameterValue", validate_tags, {"k": value})
+    assert err.message.startswith("Tag values may only contain unicode letters")
+
+
+@pytest.mark.parametrize("tags", ["k=v", ["k"], 5, {"k": 1}, {"k": None}, {"k": ["v"]}])
+def test_tags_that_are_not_a_map_of_strings_are_refused(tags: Any) -> None:
+    _raises("InvalidParameterValue", validate_tags, tags)
+
+
+def test_fifty_tags_pass_after_merging_and_fifty_one_do_not() -> None:
+    existing = {f"old{i}": "v" for i in range(30)}
+    validate_tags({f"new{i}": "v" for i in range(20)}, existing=existing)
+    validate_tags({"old0": "w"} | {f"new{i}": "v" for i in range(20)}, existing=existing)
+    err = _raises(
+        "InvalidParameterValue",
+        validate_tags,
+        {f"new{i}": "v" for i in range(21)},
+        existing=existing,
+        queue_name="orders",
+    )
+    assert err.message == "Too many tags added for queue orders."
+
+
+def test_a_bad_tag_leaves_the_existing_map_untouched() -> None:
+    existing = {"a": "b"}
+    _raises("InvalidParameterValue", validate_tags, {"c": "d", "": "x"}, existing=existing)
+    assert existing == {"a": "b"}
+
+
+def test_tag_keys_to_remove_are_returned_in_order() -> None:
+    assert validate_tag_keys(["b", "a", "b"]) == ["b", "a", "b"]
+
+
+def test_no_tag_keys_is_a_missing_parameter() -> None:
+    _raises("MissingParameter", validate_tag_keys, None)
+
+
+@pytest.mark.parametrize(
+    "keys", [[], [""], ["k" * 129], ["a\ud800"], ["aws:x"], [1], "k", {"k": "v"}, [None]]
+)
+def test_tag_keys_to_remove_follow_the_tag_key_rules(keys: Any) -> None:
+    _raises("InvalidParameterValue", validate_tag_keys, keys)
 
 
 # -- batches ------------------------------------------------------------------------------

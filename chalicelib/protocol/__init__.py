@@ -32,11 +32,15 @@ from .validation import (
     message_size,
     parse_message_attributes,
     parse_message_system_attributes,
+    parse_queue_url,
     serialize_message_attributes,
     validate_batch_entries,
     validate_fifo_id,
     validate_message_body,
     validate_queue_name,
+    validate_receive_attempt_id,
+    validate_tag_keys,
+    validate_tags,
 )
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "opt_str_map",
     "parse_message_attributes",
     "parse_message_system_attributes",
+    "parse_queue_url",
     "parse_request",
     "require_int",
     "require_str",
@@ -73,4 +78,7 @@ __all__ = [
     "validate_fifo_id",
     "validate_message_body",
     "validate_queue_name",
+    "validate_receive_attempt_id",
+    "validate_tag_keys",
+    "validate_tags",
 ]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import errors
 from .errors import SqsError
@@ -23,6 +25,12 @@ MAX_ATTRIBUTE_NAME = 256
 MAX_DATA_TYPE = 256
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = errors.MAX_BATCH_BYTES
+
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+# X-Ray's trace header: AWS documents no SQS-specific cap; Lambda's XAmznTraceId is 0-8192.
+MAX_TRACE_HEADER = 8192
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FIFO_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
@@ -105,8 +113,13 @@ def validate_message_body(
     return size
 
 
-def validate_fifo_id(name: str, value: str) -> None:
-    """MessageGroupId / MessageDeduplicationId: 1-128 alphanumeric or punctuation."""
+def validate_fifo_id(name: str, value: object) -> None:
+    """MessageGroupId / MessageDeduplicationId: 1-128 alphanumeric or punctuation.
+
+    ASCII only, so control characters and lone surrogates are refused here too.
+    """
+    if not isinstance(value, str):
+        raise invalid_value(name, value, "Must be a string.")
     if not _FIFO_ID.fullmatch(value):
         raise invalid_value(
             name,
@@ -187,6 +200,9 @@ def _parse_one(name: str, value: Any) -> dict[str, Any]:
         )
     if len(data_type) > MAX_DATA_TYPE:
         raise _attr_error("Message (user) attribute types must be shorter than 256 Bytes")
+    if first_invalid_char(data_type) is not None:
+        # SQS: a data type "has the same restrictions as the message body".
+        raise _attr_error(f"Message (user) attribute '{name}' type contains invalid characters.")
     if value.get("StringListValues") or value.get("BinaryListValues"):
         raise _attr_error(
             f"Message (user) attribute '{name}': StringListValues and BinaryListValues "
@@ -236,7 +252,9 @@ def parse_message_attributes(raw: Any) -> dict[str, dict[str, Any]]:
 
 
 def parse_message_system_attributes(raw: Any) -> dict[str, dict[str, Any]]:
-    """``MessageSystemAttributes``: SQS accepts only ``AWSTraceHeader``, a String."""
+    """``MessageSystemAttributes``: SQS accepts only ``AWSTraceHeader``, of type ``String``
+    exactly (no custom suffix), with a non-empty value of body characters up to
+    :data:`MAX_TRACE_HEADER` bytes."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -245,9 +263,17 @@ def parse_message_system_attributes(raw: Any) -> dict[str, dict[str, Any]]:
     for name, value in raw.items():
         if name != "AWSTraceHeader":
             raise _attr_error(f"Message system attribute name '{name}' is invalid.")
-        if isinstance(value, dict) and value.get("DataType") != "String":
+        if not isinstance(value, dict):
+            raise invalid_value(f"MessageSystemAttributes.{name}", value, "Must be an object.")
+        if value.get("DataType") != "String":
             raise _attr_error(f"The message system attribute '{name}' must be of type 'String'.")
-        parsed[name] = _parse_one(name, value)
+        one = _parse_one(name, value)
+        if _utf8_len(one["StringValue"]) > MAX_TRACE_HEADER:
+            raise _attr_error(
+                f"Message system attribute '{name}' must be shorter than "
+                f"{MAX_TRACE_HEADER} bytes."
+            )
+        parsed[name] = one
     return parsed
 
 
@@ -297,3 +323,130 @@ def check_batch_size(sizes: Iterable[int], limit: int = MAX_BATCH_BYTES) -> int:
     if total > limit:
         raise errors.batch_request_too_long(total, limit)
     return total
+
+
+# -- receive --------------------------------------------------------------------------
+
+
+def validate_receive_attempt_id(value: object) -> str | None:
+    """ReceiveRequestAttemptId: absent, or 1-128 of ``a-zA-Z0-9`` and ASCII punctuation
+    (SQS API reference, ReceiveMessage)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid_value("ReceiveRequestAttemptId", value, "Must be a string.")
+    if not _FIFO_ID.fullmatch(value):
+        raise invalid_value(
+            "ReceiveRequestAttemptId",
+            value,
+            "ReceiveRequestAttemptId can only include alphanumeric and punctuation "
+            "characters. 1 to 128 in length.",
+        )
+    return value
+
+
+# -- queue URLs -----------------------------------------------------------------------
+
+_ACCOUNT = re.compile(r"[0-9]{12}")
+
+
+def parse_queue_url(url: object) -> tuple[str, str] | None:
+    """``(account, name)`` from the last two path segments of a QueueUrl, or None.
+
+    Never raises: anything that is not ``.../{12-digit account}/{queue name}`` (a bare
+    name, a malformed URL such as ``http://[::1/x``, a non-string) is None and the
+    caller answers QueueDoesNotExist. Host and any stage prefix are not checked.
+    """
+    if not isinstance(url, str):
+        return None
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    parts = [part for part in path.split("/") if part]
+    if len(parts) < 2:
+        return None
+    account, name = parts[-2], parts[-1]
+    if not _ACCOUNT.fullmatch(account):
+        return None
+    if not (_QUEUE_NAME.fullmatch(name) or _FIFO_QUEUE_NAME.fullmatch(name)):
+        return None
+    return account, name
+
+
+# -- tags -------------------------------------------------------------------------------
+#
+# SQS Developer Guide, "Quotas related to queues", Queue tag: keys 1-128 and values
+# 0-256 Unicode characters; Unicode letters, digits, whitespace and ``_ . : / = + - @``;
+# no ``aws:`` prefix; no more than 50 tags. The general AWS tagging pattern is
+# ``[\p{L}\p{Z}\p{N}_.:/=+\-@]*``: whitespace means category Z, so tabs, newlines,
+# other control characters and lone surrogates are refused.
+
+_TAG_SYMBOLS = frozenset("_.:/=+-@")
+_TAG_CHARS_TEXT = "unicode letters, digits, whitespace, or one of these symbols: _ . : / = + - @"
+
+
+def _is_tag_text(text: str) -> bool:
+    return all(
+        char in _TAG_SYMBOLS or unicodedata.category(char)[0] in "LNZ" for char in text
+    )
+
+
+def _check_tag_key(key: object) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY:
+        raise errors.invalid_parameter_value(
+            "Tag keys must be between 1 and 128 characters in length."
+        )
+    if not _is_tag_text(key):
+        raise errors.invalid_parameter_value(f"Tag keys may only contain {_TAG_CHARS_TEXT}")
+    if key.lower().startswith("aws:"):
+        raise errors.invalid_parameter_value(
+            "Tag keys must not begin with the prefix aws:, which is reserved for AWS use."
+        )
+    return key
+
+
+def validate_tags(
+    tags: object,
+    *,
+    existing: Mapping[str, str] | None = None,
+    queue_name: str = "",
+) -> dict[str, str]:
+    """Tags of TagQueue / CreateQueue: returns ``existing`` updated with ``tags``.
+
+    Every key and value is checked before anything is merged; the merged set may hold
+    at most :data:`MAX_TAGS` tags. ``None`` (no tags given) returns a copy of
+    ``existing``; whether an absent map is an error is the caller's decision.
+    """
+    merged = dict(existing or {})
+    if tags is None:
+        return merged
+    if not isinstance(tags, dict):
+        raise invalid_value("Tags", tags, "Must be a map of strings to strings.")
+    for key, value in tags.items():
+        _check_tag_key(key)
+        if not isinstance(value, str):
+            raise invalid_value("Tags", value, "Must be a map of strings to strings.")
+        if len(value) > MAX_TAG_VALUE:
+            raise errors.invalid_parameter_value(
+                "Tag values must be between 0 and 256 characters in length."
+            )
+        if not _is_tag_text(value):
+            raise errors.invalid_parameter_value(f"Tag values may only contain {_TAG_CHARS_TEXT}")
+    merged.update(tags)
+    if len(merged) > MAX_TAGS:
+        raise errors.invalid_parameter_value(f"Too many tags added for queue {queue_name}.")
+    return merged
+
+
+def validate_tag_keys(keys: object) -> list[str]:
+    """TagKeys of UntagQueue: a non-empty list of keys, each as TagQueue would accept."""
+    if keys is None:
+        raise errors.missing_parameter("TagKeys")
+    if not isinstance(keys, list):
+        raise invalid_value("TagKeys", keys, "Must be a list of strings.")
+    if not keys:
+        raise errors.invalid_parameter_value(
+            "Tag keys must be between 1 and 128 characters in length."
+        )
+    return [_check_tag_key(key) for key in keys]
