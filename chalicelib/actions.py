@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 from chalicelib import timeouts
 from chalicelib.messages import Messages, Outgoing
@@ -32,11 +31,15 @@ from chalicelib.protocol.validation import (
     message_size,
     parse_message_attributes,
     parse_message_system_attributes,
+    parse_queue_url,
     validate_batch_entries,
     validate_fifo_id,
     validate_message_body,
+    validate_receive_attempt_id,
+    validate_tag_keys,
+    validate_tags,
 )
-from chalicelib.queues import MAX_TAGS, Queue, Registry, read_attributes
+from chalicelib.queues import Queue, Registry, read_attributes
 from chalicelib.storage.errors import Gone
 
 
@@ -80,31 +83,17 @@ class Actions:
             return handler(self, caller, request.params)
         except Gone:
             # Another container deleted the queue since this one cached it.
-            named = _queue_name(request.params.get("QueueUrl"))
+            named = parse_queue_url(request.params.get("QueueUrl"))
             if named is not None:
                 self.registry.forget(*named)
             raise errors.queue_does_not_exist() from None
 
     def queue(self, caller: Caller, params: dict[str, Any]) -> Queue:
         """The queue a QueueUrl names, if it belongs to the caller's account."""
-        named = _queue_name(require_str(params, "QueueUrl"))
+        named = parse_queue_url(require_str(params, "QueueUrl"))
         if named is None or named[0] != caller.account:
             raise errors.queue_does_not_exist()
         return self.registry.get(*named)
-
-
-def _queue_name(url: object) -> tuple[str, str] | None:
-    """(account, name) from a queue URL's last two path segments; None for anything else."""
-    if not isinstance(url, str):
-        return None
-    try:
-        path = urlparse(url).path
-    except ValueError:
-        return None
-    parts = [p for p in path.split("/") if p]
-    if len(parts) < 2:
-        return None
-    return parts[-2], parts[-1]
 
 
 # -- queues ---------------------------------------------------------------------
@@ -199,10 +188,7 @@ def tag_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str,
 @action("UntagQueue")
 def untag_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = svc.queue(caller, params)
-    keys = opt_str_list(params, "TagKeys")
-    if not keys:
-        raise errors.missing_parameter("TagKeys")
-    svc.registry.untag(queue, keys)
+    svc.registry.untag(queue, validate_tag_keys(params.get("TagKeys")))
     return {}
 
 
@@ -369,31 +355,3 @@ def change_message_visibility_batch(
                 raise
             failed.append(err.batch_entry(entry["Id"]))
     return {"Successful": successful, "Failed": failed}
-
-
-
-# -- interim validators (replaced by chalicelib.protocol.validation's) ---------------
-
-
-def validate_tags(raw: Any, *, queue_name: str) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
-    ):
-        raise invalid_value("Tags", raw, "Must be a map of strings to strings.")
-    if len(raw) > MAX_TAGS:
-        raise errors.invalid_parameter_value(f"Too many tags added for queue {queue_name}.")
-    for key, value in raw.items():
-        if not key or len(key) > 128 or len(value) > 256:
-            raise errors.invalid_parameter_value("Tag keys must be 1 to 128 characters.")
-    return dict(raw)
-
-
-def validate_receive_attempt_id(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise invalid_value("ReceiveRequestAttemptId", raw, "Must be a string.")
-    validate_fifo_id("ReceiveRequestAttemptId", raw)
-    return raw

@@ -23,7 +23,11 @@ log = logging.getLogger("sealq.failures")
 
 
 def storage_error(err: StorageError, queue_name: str = "") -> errors.SqsError:
-    """A storage failure as SQS would report it; InternalFailure only for sealq's bugs."""
+    """A storage failure as SQS would report it.
+
+    Transient faults are retryable (never a 5xx); ``InternalFailure`` is left for
+    sealq's own bugs and its deployment's (a missing table, a denied role).
+    """
     kind = type(err).__name__
     if isinstance(err, Transient):
         log.warning("backend %s unavailable: %s", err.service, err.code)
@@ -33,8 +37,10 @@ def storage_error(err: StorageError, queue_name: str = "") -> errors.SqsError:
     if isinstance(err, PurgeInProgress):
         return errors.purge_queue_in_progress(queue_name)
     if isinstance(err, Denied):
+        # The deployment's own IAM is wrong: the client is not at fault, nor is a retry
+        # going to help; the operator finds the code in the log.
         log.error("backend %s refused sealq's credentials: %s", err.service, err.code)
-        return errors.access_denied()
+        return errors.internal_failure()
     log.error("backend %s failed: %s %s", err.service, kind, err.code)
     return errors.internal_failure()
 

@@ -119,17 +119,22 @@ class Fleet:
 
     def handler(self, core: int | None = None) -> frontend.Frontend:
         """A new, cold handler container calling key-service container ``core``."""
+        return self.container(core)[0]
+
+    def container(self, core: int | None = None) -> tuple[frontend.Frontend, Clients]:
+        """A new, cold handler container and its boto3 clients (for fault injection)."""
         index = next(self._next_core) if core is None else core
         client = KeyServiceClient(InProcessTransport(self.cores[index]))
         conf = settings.get()
         clients = Clients(SESSION, conf.region, conf.aws_endpoint)
-        return container.build_frontend(
+        handler = container.build_frontend(
             conf,
             ports=container.aws_ports(conf, clients),
             key_service=client,
             clock=self.clock,
             local_clock=self.clock,
         )
+        return handler, clients
 
     def sqs(self, handler: frontend.Frontend | None = None) -> Any:
         """A boto3 SQS client whose requests are served by ``handler``."""

@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import Any
 
-from chalicelib.storage.errors import translating
+from chalicelib.storage.errors import Gone, StorageError, translating
 
 POINTER_TAG = "sealq-s3"
 KEY_PREFIX = "payloads/"
@@ -43,8 +43,11 @@ class S3PayloadStore:
 
     def put(self, sealed: bytes) -> tuple[str, str]:
         key = KEY_PREFIX + secrets.token_hex(20)
-        with translating(_SERVICE):
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=sealed)
+        try:
+            with translating(_SERVICE):
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=sealed)
+        except Gone as err:  # no bucket: the deployment is broken, no queue is gone
+            raise StorageError(_SERVICE, err.code) from None
         return self._bucket, key
 
     def get(self, bucket: str, key: str) -> bytes:
