@@ -34,6 +34,7 @@ from chalicelib.queues import Registry
 from chalicelib.sealing import Sealer
 from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.backing import SqsMessageStore
+from chalicelib.storage.memory import MemoryMessageStore, MemoryPayloadStore, MemoryQueueTable
 from chalicelib.storage.payloads import S3PayloadStore
 from chalicelib.storage.ports import MessageStore, PayloadStore, QueueTable
 from chalicelib.storage.queue_table import DynamoQueueTable
@@ -56,6 +57,11 @@ def aws_ports(conf: Settings, clients: Clients) -> Ports:
         messages=SqsMessageStore(clients.get("messages"), poll_client=clients.get("long_poll")),
         payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
     )
+
+
+def memory_ports(clock: Clock) -> Ports:
+    """In-memory storage (tests of the domain without moto)."""
+    return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore())
 
 
 def key_service_core(

@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse, HeadersDict
+from botocore.config import Config
 
 from chalicelib import container, frontend, settings
 from chalicelib.aws import Clients
@@ -141,8 +142,10 @@ class Fleet:
         return sqs_client(handler or self.handler())
 
 
-def sqs_client(handler: frontend.Frontend) -> Any:
-    client = boto3.client("sqs", region_name=REGION, endpoint_url=ENDPOINT)
+def sqs_client(handler: frontend.Frontend, *, retries: int | None = None) -> Any:
+    """A boto3 SQS client answered by ``handler``; ``retries`` caps its attempts."""
+    config = Config(retries={"total_max_attempts": retries}) if retries else None
+    client = SESSION.client("sqs", region_name=REGION, endpoint_url=ENDPOINT, config=config)
 
     def serve(request: Any, **_: Any) -> AWSResponse:
         body = request.body

@@ -210,7 +210,7 @@ def test_change_visibility_of_a_deleted_message_is_invalid_parameter_value(
     fleet: Fleet,
 ) -> None:
     handler, clients = fleet.container()
-    sqs = sqs_client(handler)
+    sqs = sqs_client(handler, retries=1)
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="x")
     handle = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
@@ -224,7 +224,7 @@ def test_change_visibility_of_a_deleted_message_is_invalid_parameter_value(
 
 def test_delete_with_an_expired_fifo_handle_is_invalid_parameter_value(fleet: Fleet) -> None:
     handler, clients = fleet.container()
-    sqs = sqs_client(handler)
+    sqs = sqs_client(handler, retries=1)
     url = sqs.create_queue(QueueName="q.fifo", Attributes={
         "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g")
@@ -251,7 +251,7 @@ def test_delete_with_an_expired_fifo_handle_is_invalid_parameter_value(fleet: Fl
 
 def test_a_set_queue_attributes_whose_backing_half_fails_changes_neither(fleet: Fleet) -> None:
     handler, clients = fleet.container()
-    sqs = sqs_client(handler)
+    sqs = sqs_client(handler, retries=1)
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
     before = snapshot()
     fail_backing(clients, "SetQueueAttributes", "ServiceUnavailable", 503)
@@ -304,7 +304,7 @@ def test_a_batch_refused_as_a_whole_uploads_nothing(sqs: Any) -> None:
 
 def test_a_backing_failure_after_upload_removes_the_uploaded_objects(fleet: Fleet) -> None:
     handler, clients = fleet.container()
-    sqs = sqs_client(handler)
+    sqs = sqs_client(handler, retries=1)
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
     before = snapshot()
     fail_backing(clients, "SendMessageBatch", "InternalError", 500)

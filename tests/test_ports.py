@@ -1,0 +1,158 @@
+"""One contract for both implementations of each storage port: AWS adapters on moto, and memory.
+
+The in-memory ports stand in for AWS in fast tests of the domain, so they must
+answer as the adapters do; every test here runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib import container, settings
+from chalicelib.aws import Clients
+from chalicelib.clock import FakeClock
+from chalicelib.storage.errors import Gone, InvalidReceipt, StorageError
+from chalicelib.storage.ports import Change, Outgoing, QueueRecord
+from tests.harness import SESSION
+
+
+@pytest.fixture(params=["memory", "aws"])
+def ports(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[container.Ports]:
+    if request.param == "memory":
+        yield container.memory_ports(clock)
+        return
+    request.getfixturevalue("stack")
+    conf = settings.get()
+    yield container.aws_ports(conf, Clients(SESSION, conf.region, conf.aws_endpoint))
+
+
+def record(name: str = "q", backing: str = "b1", **changes: Any) -> QueueRecord:
+    base = QueueRecord("000000000000", name, False, {"VisibilityTimeout": "30"}, backing,
+                       "arn:backing", 1, 1, {"team": "a"}, 1)
+    return QueueRecord(**{**base.__dict__, **changes})
+
+
+# -- queue table ------------------------------------------------------------------------
+
+
+def test_a_name_is_created_once(ports: container.Ports) -> None:
+    assert ports.queues.create(record())
+    assert not ports.queues.create(record(backing="b2"))
+    assert ports.queues.get("000000000000", "q") == record()
+    assert ports.queues.get("000000000000", "other") is None
+
+
+def test_a_change_applies_to_the_version_it_was_planned_on_and_keeps_the_rest(
+    ports: container.Ports,
+) -> None:
+    ports.queues.create(record())
+    change = Change(set_attributes={"DelaySeconds": "5"}, remove_tags=["team"],
+                    set_tags={"cost": "b"}, modified=7)
+    assert ports.queues.update(record(), change)
+    stored = ports.queues.get("000000000000", "q")
+    assert stored is not None
+    assert stored.attributes == {"VisibilityTimeout": "30", "DelaySeconds": "5"}
+    assert stored.tags == {"cost": "b"}
+    assert (stored.version, stored.modified) == (2, 7)
+    # The same stale copy cannot write again: someone (itself) changed the record.
+    assert not ports.queues.update(record(), Change(remove_attributes=["VisibilityTimeout"]))
+    assert ports.queues.update(stored, Change(remove_attributes=["VisibilityTimeout"]))
+
+
+def test_a_record_of_another_incarnation_is_neither_changed_nor_deleted(
+    ports: container.Ports,
+) -> None:
+    ports.queues.create(record())
+    other = record(backing="b2")
+    assert not ports.queues.update(other, Change(set_tags={"x": "y"}))
+    assert not ports.queues.delete(other)
+    assert ports.queues.delete(record())
+    assert ports.queues.get("000000000000", "q") is None
+    assert not ports.queues.delete(record())
+
+
+def test_listing_is_by_name_with_prefix_limit_and_start(ports: container.Ports) -> None:
+    for name in ["b", "a2", "a1", "c", "a3"]:
+        ports.queues.create(record(name))
+    ports.queues.create(QueueRecord(**{**record("a0").__dict__, "account": "111111111111"}))
+    found, more = ports.queues.list("000000000000", "a", 2, None)
+    assert ([r.name for r in found], more) == (["a1", "a2"], True)
+    found, more = ports.queues.list("000000000000", "a", 2, "a2")
+    assert ([r.name for r in found], more) == (["a3"], False)
+    found, more = ports.queues.list("000000000000", "", 10, None)
+    assert [r.name for r in found] == ["a1", "a2", "a3", "b", "c"] and not more
+
+
+# -- message store ----------------------------------------------------------------------
+
+
+def test_messages_go_in_flight_come_back_and_are_deleted(ports: container.Ports) -> None:
+    store = ports.messages
+    url, arn = store.create_queue(False, {"VisibilityTimeout": "30"}, None)
+    assert store.get_attributes(url, ["QueueArn"]) == {"QueueArn": arn}
+    sent, refused = store.send_batch(url, [Outgoing("1", "one"), Outgoing("2", "two")])
+    assert set(sent) == {"1", "2"} and not refused
+
+    got = store.receive(url, max_messages=10, visibility_timeout=None, wait_seconds=0,
+                        attempt_id=None)
+    assert sorted(m.body for m in got) == ["one", "two"]
+    assert got[0].attributes["ApproximateReceiveCount"] == "1"
+    assert store.receive(url, max_messages=10, visibility_timeout=None, wait_seconds=0,
+                         attempt_id=None) == []
+    counts = store.get_attributes(url, ["ApproximateNumberOfMessagesNotVisible"])
+    assert counts == {"ApproximateNumberOfMessagesNotVisible": "2"}
+
+    store.change_visibility(url, got[0].receipt_handle, 0)
+    again = store.receive(url, max_messages=10, visibility_timeout=None, wait_seconds=0,
+                          attempt_id=None)
+    assert [m.message_id for m in again] == [got[0].message_id]
+
+    failed = store.delete_batch(url, {"a": again[0].receipt_handle,
+                                      "b": got[1].receipt_handle})
+    assert failed == {}
+    store.purge(url)
+    store.delete_queue(url)
+    with pytest.raises(Gone):
+        store.send_batch(url, [Outgoing("1", "x")])
+
+
+def test_an_unknown_receipt_handle_is_refused(ports: container.Ports) -> None:
+    store = ports.messages
+    url, _ = store.create_queue(False, {}, None)
+    store.send_batch(url, [Outgoing("1", "one")])
+    store.receive(url, max_messages=1, visibility_timeout=30, wait_seconds=0, attempt_id=None)
+    with pytest.raises(InvalidReceipt):
+        store.change_visibility(url, "not-a-handle", 5)
+    failed = store.delete_batch(url, {"x": "not-a-handle"})
+    assert set(failed) == {"x"}
+
+
+def test_a_queue_that_is_gone_is_gone_for_every_call(ports: container.Ports) -> None:
+    store = ports.messages
+    url, _ = store.create_queue(False, {}, None)
+    store.delete_queue(url)
+    for call in (
+        lambda: store.get_attributes(url, ["QueueArn"]),
+        lambda: store.receive(url, max_messages=1, visibility_timeout=None, wait_seconds=0,
+                              attempt_id=None),
+        lambda: store.purge(url),
+        lambda: store.set_attributes(url, {"VisibilityTimeout": "5"}, None),
+    ):
+        with pytest.raises(Gone):
+            call()
+
+
+# -- payload store ----------------------------------------------------------------------
+
+
+def test_payloads_are_stored_read_and_removed(ports: container.Ports) -> None:
+    bucket, key = ports.payloads.put(b"sealed bytes")
+    assert key.startswith("payloads/")
+    assert ports.payloads.get(bucket, key) == b"sealed bytes"
+    ports.payloads.delete(bucket, key)
+    with pytest.raises(StorageError) as raised:
+        ports.payloads.get(bucket, key)
+    assert isinstance(raised.value, Gone)
