@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keyservice.api import DataKey, KeyService, KeyServiceError, key_identity
+from chalicelib.keyservice.refusals import Refusals
 from chalicelib.ttlcache import TTLCache
 
 # Canonical, hashable form of an encryption context: sorted (key, value) pairs.
@@ -53,6 +54,7 @@ class HandlerKeyCache:
         # make a message that the stock KMS provider cannot open (invariant 3).
         self._encrypt: TTLCache[tuple[str, str, _Context], DataKey] = TTLCache(max_entries, clock)
         self._decrypt: TTLCache[bytes, bytes] = TTLCache(max_entries, clock)
+        self._refused = Refusals(clock, max_entries)
 
     def encryption_key(
         self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
@@ -66,16 +68,23 @@ class HandlerKeyCache:
         found = self._encrypt.get(cache_key)
         if found is not None:
             return found
+        self._refused.check(cache_key)
         with self._encrypt.lock_for(cache_key):
             found = self._encrypt.get(cache_key)
             if found is not None:
                 return found
+            self._refused.check(cache_key)
             # A key service whose clock runs ahead (or whose current key just ran out)
             # can hand out a key that is already expired here: ask once more, then fail.
             for _ in range(2):
-                key = self._service.data_key(
-                    queue_arn=queue_arn, cmk=cmk, context=context, reuse_period=reuse_period
-                )
+                try:
+                    key = self._service.data_key(
+                        queue_arn=queue_arn, cmk=cmk, context=context,
+                        reuse_period=reuse_period,
+                    )
+                except KeyServiceError as err:
+                    self._refused.remember(cache_key, err)
+                    raise
                 now = self._clock.now()
                 self._remember_decrypted(key.encrypted, key.cmk_arn, context, key.plaintext, now)
                 if now < key.deadline:
@@ -93,13 +102,19 @@ class HandlerKeyCache:
         found = self._decrypt.get(identity)
         if found is not None:
             return found
+        self._refused.check(identity)
         with self._decrypt.lock_for(identity):
             found = self._decrypt.get(identity)
             if found is not None:
                 return found
-            plaintext = self._service.decrypt_key(
-                encrypted=encrypted, cmk_arn=cmk_arn, context=context
-            )
+            self._refused.check(identity)
+            try:
+                plaintext = self._service.decrypt_key(
+                    encrypted=encrypted, cmk_arn=cmk_arn, context=context
+                )
+            except KeyServiceError as err:
+                self._refused.remember(identity, err)
+                raise
             self._decrypt.put(identity, plaintext, self._clock.now() + self._decrypt_ttl)
             return plaintext
 
@@ -107,6 +122,7 @@ class HandlerKeyCache:
         """Forget every key (tests; a moto backend reset)."""
         self._encrypt.clear()
         self._decrypt.clear()
+        self._refused.clear()
 
     def _remember_decrypted(
         self,

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from chalicelib.clock import Clock, FakeClock
 from chalicelib.keycache import HandlerKeyCache
 from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
+from chalicelib.keyservice.refusals import REFUSAL_TTL
 
 DEFAULT_CMK = "alias/sealq-default"
 QUEUE_A = "arn:aws:sqs:us-east-1:000000000000:a"
@@ -274,8 +275,8 @@ def test_key_identity_covers_arn_ciphertext_and_context_but_not_context_order():
     )
 
 
-def test_key_service_errors_propagate_unchanged_and_are_not_cached(cache, service):
-    service.fail = KeyServiceError("KmsDisabled", "the key is disabled")
+def test_key_service_errors_propagate_unchanged(cache, service):
+    service.fail = KeyServiceError("KmsThrottled", "slow down")
     with pytest.raises(KeyServiceError) as raised:
         data_key(cache)
     assert raised.value is service.fail
@@ -283,7 +284,28 @@ def test_key_service_errors_propagate_unchanged_and_are_not_cached(cache, servic
         cache.decryption_key(encrypted=b"x" * 96, cmk_arn="arn:k", context=context_of(QUEUE_A))
     assert raised.value is service.fail
 
+
+def test_throttling_and_outages_are_not_remembered(cache, service):
+    for code in ("KmsThrottled", "ServiceUnavailable", "InternalFailure"):
+        service.fail = KeyServiceError(code, "transient")
+        with pytest.raises(KeyServiceError):
+            data_key(cache)
     service.fail = None
+    assert data_key(cache).plaintext
+
+
+def test_a_refused_key_is_remembered_for_the_refusal_window_only(cache, service, clock):
+    service.fail = KeyServiceError("KmsDisabled", "the key is disabled")
+    for _ in range(3):
+        with pytest.raises(KeyServiceError) as raised:
+            data_key(cache)
+        assert raised.value.code == "KmsDisabled"
+        with pytest.raises(KeyServiceError):
+            cache.decryption_key(encrypted=b"x" * 96, cmk_arn="arn:k",
+                                 context=context_of(QUEUE_A))
+    assert (service.data_key_calls, service.decrypt_calls) == (1, 1)  # asked once each
+    service.fail = None
+    clock.advance(REFUSAL_TTL)
     assert data_key(cache).plaintext
 
 

@@ -149,7 +149,8 @@ def test_records_hold_no_plaintext_key_material(stack: None, clock: FakeClock) -
     secret = box.core.service_secret("receipts")
 
     items = scan_keys_table()
-    assert {item["id"]["S"] for item in items} == {f"dek#{QUEUE}#{CMK}", "secret#receipts"}
+    assert {item["id"]["S"] for item in items} == {data_key_id(QUEUE, CMK, CONTEXT),
+                                                  "secret#receipts"}
     dek_record = next(item for item in items if item["id"]["S"].startswith("dek#"))
     assert set(dek_record) == {"id", "encrypted", "cmk_arn", "generated_at", "deadline"}
     for plaintext in (key.plaintext, secret):
@@ -261,7 +262,7 @@ def test_a_dead_generators_lease_is_taken_over_once_it_expires(
     records = KeyRecords(boto3.client("dynamodb", region_name=REGION), settings.get().keys_table)
     now = clock.now()
     assert records.take_lease(
-        data_key_id(QUEUE, CMK), "crashed", now=now, until=now + LEASE_SECONDS,
+        data_key_id(QUEUE, CMK, CONTEXT), "crashed", now=now, until=now + LEASE_SECONDS,
         valid_after=now + MARGIN, reuse_period=300,
     )
     box = make_container(clock, sleep=clock.advance)  # waiting moves the fake clock
@@ -285,7 +286,7 @@ def test_waiting_for_a_lease_that_never_ends_fails_retryably_instead_of_hanging(
 ) -> None:
     records = KeyRecords(boto3.client("dynamodb", region_name=REGION), settings.get().keys_table)
     now = clock.now()
-    records.take_lease(data_key_id(QUEUE, CMK), "slow", now=now, until=now + 10,
+    records.take_lease(data_key_id(QUEUE, CMK, CONTEXT), "slow", now=now, until=now + 10,
                        valid_after=now + MARGIN, reuse_period=300)
     box = make_container(clock)  # the fake clock never moves: the lease stays live
 

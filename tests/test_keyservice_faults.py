@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice.records import data_key_id
+from chalicelib.keyservice.refusals import REFUSAL_TTL, REMEMBERED
 from tests.test_keyservice import (
     CMK,
     CONTEXT,
@@ -65,9 +66,13 @@ def test_failed_generate_maps_the_error_and_leaves_no_record(
         assert answer["error"]["code"] == sqs_code, kms_code
         assert "SECRET-DETAIL" not in answer["error"]["message"]
         record_ids = {item["id"]["S"] for item in scan_keys_table()}
-        assert data_key_id(queue, CMK) not in record_ids, kms_code  # not even the lease
+        request = data_key_request(queue=queue)
+        assert data_key_id(queue, CMK, request["context"]) not in record_ids, kms_code
         undo()
-        assert "ok" in box.core.handle(data_key_request(queue=queue)), kms_code
+        if sqs_code in REMEMBERED:  # a refused key is not asked again at once...
+            assert box.core.handle(request)["error"]["code"] == sqs_code
+            clock.advance(REFUSAL_TTL)  # ...only after the refusal window
+        assert "ok" in box.core.handle(request), kms_code
         assert len(valid_records(clock.now())) == n + 1
     assert box.generates == 2 * len(KMS_FAULTS)
 
@@ -95,6 +100,10 @@ def test_failed_decrypt_of_the_record_maps_the_error(stack: None, clock: FakeClo
 
     assert reader.core.handle(data_key_request())["error"]["code"] == "KmsDisabled"
     undo()
+    decrypts = reader.decrypts
+    assert reader.core.handle(data_key_request())["error"]["code"] == "KmsDisabled"  # cached
+    assert reader.decrypts == decrypts  # the refusal was remembered: KMS not asked again
+    clock.advance(REFUSAL_TTL)
     assert reader.core.handle(data_key_request())["ok"]["encrypted"] == b64(
         generator.data_key().encrypted
     )

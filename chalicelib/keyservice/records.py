@@ -9,6 +9,9 @@ Plaintext never passes through this module.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +43,10 @@ class RecordState:
         return self.lease_until is not None and self.lease_until > now
 
 
-def data_key_id(queue_arn: str, cmk: str) -> str:
-    return f"dek#{queue_arn}#{cmk}"
+def data_key_id(queue_arn: str, cmk: str, context: Mapping[str, str]) -> str:
+    """The record of the current data key of (queue, CMK) under one encryption context."""
+    digest = hashlib.sha256(json.dumps(sorted(context.items())).encode()).hexdigest()[:32]
+    return f"dek#{queue_arn}#{cmk}#{digest}"
 
 
 def secret_id(name: str) -> str:

@@ -42,6 +42,7 @@ from chalicelib.keyservice.records import (
     data_key_id,
     secret_id,
 )
+from chalicelib.keyservice.refusals import Refusals
 from chalicelib.storage.errors import is_transient
 from chalicelib.ttlcache import TTLCache
 
@@ -100,7 +101,8 @@ class KeyServiceCore:
         self._sleep = sleep
         self._container_id = container_id or uuid.uuid4().hex
         self._attempts = itertools.count()
-        self._data_keys: TTLCache[tuple[str, str], _Cached] = TTLCache(cache_size, clock)
+        self._data_keys: TTLCache[str, _Cached] = TTLCache(cache_size, clock)
+        self._refused = Refusals(clock, cache_size)
         self._decrypted: TTLCache[bytes, bytes] = TTLCache(cache_size, clock)
         self._secrets: TTLCache[str, bytes] = TTLCache(SECRETS_CACHE_SIZE, clock)
 
@@ -151,20 +153,29 @@ class KeyServiceCore:
     def data_key(
         self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
     ) -> DataKey:
-        """The current data key of (queue_arn, cmk), with more than MARGIN seconds left."""
-        slot = (queue_arn, cmk)
+        """The current data key of (queue_arn, cmk, context), with more than MARGIN seconds
+        left. The context is part of the slot: a key is only ever used under the context
+        it was generated for (a queue re-created under its name has a new one)."""
+        record_id = data_key_id(queue_arn, cmk, context)
+        slot = record_id
         hit = self._cached_data_key(slot, reuse_period)
         if hit is not None:
             return hit
+        self._refused.check(slot)
         with self._data_keys.lock_for(slot):
             hit = self._cached_data_key(slot, reuse_period)
             if hit is not None:
                 return hit
-            cached = self._fetch_data_key(queue_arn, cmk, context, reuse_period)
+            self._refused.check(slot)
+            try:
+                cached = self._fetch_data_key(record_id, queue_arn, cmk, context, reuse_period)
+            except KeyServiceError as err:
+                self._refused.remember(slot, err)
+                raise
             self._data_keys.put(slot, cached, cached.key.deadline - MARGIN)
             return cached.usable(reuse_period)
 
-    def _cached_data_key(self, slot: tuple[str, str], reuse_period: int) -> DataKey | None:
+    def _cached_data_key(self, slot: str, reuse_period: int) -> DataKey | None:
         cached = self._data_keys.get(slot)
         if cached is None:
             return None
@@ -172,10 +183,10 @@ class KeyServiceCore:
         return key if key.deadline - MARGIN > self._clock.now() else None
 
     def _fetch_data_key(
-        self, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
+        self, record_id: str, queue_arn: str, cmk: str, context: Mapping[str, str],
+        reuse_period: int,
     ) -> _Cached:
         """Use the record's key if valid; else generate under a lease, or wait for the winner."""
-        record_id = data_key_id(queue_arn, cmk)
         for _ in range(math.ceil(MAX_WAIT / POLL_INTERVAL)):
             state = self._records.read(record_id)
             now = self._clock.now()
@@ -245,11 +256,17 @@ class KeyServiceCore:
         found = self._decrypted.get(digest)
         if found is not None:
             return found
+        self._refused.check(digest)
         with self._decrypted.lock_for(digest):
             found = self._decrypted.get(digest)
             if found is not None:
                 return found
-            plaintext = self._kms.decrypt(encrypted, cmk_arn, context)
+            self._refused.check(digest)
+            try:
+                plaintext = self._kms.decrypt(encrypted, cmk_arn, context)
+            except KeyServiceError as err:
+                self._refused.remember(digest, err)
+                raise
             self._decrypted.put(digest, plaintext, self._clock.now() + self._decrypt_ttl)
             return plaintext
 
