@@ -232,6 +232,10 @@ class _DirectKms:
         raise NotImplementedError("the one-tier column seals and opens only")
 
 
+def _only(arn: str) -> Callable[[str, str], bool]:
+    return lambda source, _queue_id: source == arn
+
+
 def one_tier(work: Workload, ticks: Sequence[Tick]) -> KmsCount:
     """Play the schedule through one real HandlerKeyCache + Sealer per handler container."""
     clock = FakeClock()
@@ -264,7 +268,7 @@ def one_tier(work: Workload, ticks: Sequence[Tick]) -> KmsCount:
         for receive in tick.receives:
             arn = arns[receive.queue]
             for body in receive.bodies:
-                opened = sealers[receive.handler].open(sealed[body], accept=arn.__eq__)
+                opened = sealers[receive.handler].open(sealed[body], accept=_only(arn))
                 if opened.plaintext != body.encode():
                     raise AssertionError("one-tier column opened the wrong message")
     return KmsCount(counter.total("GenerateDataKey"), counter.total("Decrypt"))

@@ -296,6 +296,7 @@ def receive_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dic
         system_attribute_names=system_names,
         message_attribute_names=attribute_names,
         accept=svc.registry.accepts(queue),
+        deadline=caller.deadline,
         attempt_id=attempt_id if queue.fifo else None,
     )
     return {"Messages": messages} if messages else {}

@@ -34,9 +34,15 @@ from chalicelib.queues import Registry
 from chalicelib.sealing import Sealer
 from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.backing import SqsMessageStore
-from chalicelib.storage.memory import MemoryMessageStore, MemoryPayloadStore, MemoryQueueTable
+from chalicelib.storage.memory import (
+    MemoryMessageStore,
+    MemoryPayloadStore,
+    MemoryQuarantineStore,
+    MemoryQueueTable,
+)
 from chalicelib.storage.payloads import S3PayloadStore
-from chalicelib.storage.ports import MessageStore, PayloadStore, QueueTable
+from chalicelib.storage.ports import MessageStore, PayloadStore, QuarantineStore, QueueTable
+from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
 
 log = logging.getLogger("sealq.container")
@@ -49,6 +55,7 @@ class Ports:
     queues: QueueTable
     messages: MessageStore
     payloads: PayloadStore
+    quarantine: QuarantineStore
 
 
 def aws_ports(conf: Settings, clients: Clients) -> Ports:
@@ -56,12 +63,14 @@ def aws_ports(conf: Settings, clients: Clients) -> Ports:
         queues=DynamoQueueTable(clients.get("queues"), conf.queues_table),
         messages=SqsMessageStore(clients.get("messages"), poll_client=clients.get("long_poll")),
         payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
+        quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
     )
 
 
 def memory_ports(clock: Clock) -> Ports:
     """In-memory storage (tests of the domain without moto)."""
-    return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore())
+    return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore(),
+                 MemoryQuarantineStore())
 
 
 def key_service_core(
@@ -122,8 +131,10 @@ def build_frontend(
         ServiceSecrets(key_service),
         ports.messages,
         ports.payloads,
+        ports.quarantine,
         inline_limit=conf.inline_limit,
         receive_limit=conf.receive_response_limit,
+        clock=clock,
     )
     registry = Registry(
         ports.queues,

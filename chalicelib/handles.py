@@ -1,10 +1,12 @@
-"""Receipt handles given to clients, authenticated so they cannot be forged.
+"""Receipt handles given to clients: encrypted and authenticated, so they are opaque and
+cannot be forged.
 
-A handle wraps the backing queue's receipt handle, the sealq queue it belongs to
-and, for large bodies, the S3 object to remove on delete; an HMAC-SHA256 under a
-deployment secret (from the key service, never stored in the clear) covers it
-all. A forged, altered or cross-queue handle is rejected before anything is
-touched (invariant 8).
+A handle wraps the backing queue's receipt handle and, for large bodies, the S3
+object to remove on delete. It is sealed with AES-256-GCM under a key derived
+from a deployment secret (from the key service, never stored in the clear), with
+the queue's ARN and incarnation as associated data: a forged, altered or
+cross-queue handle fails authentication before anything is touched (invariant 8),
+and a client learns nothing of the backing store from it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 from dataclasses import dataclass
 
-PREFIX = "sq1."
-_DOMAIN = b"sealq receipt handle v1\x00"
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PREFIX = "sq2."
+_KEY_LABEL = b"sealq receipt handle v2 key\x00"
+_NONCE_BYTES = 12
 
 
 class InvalidHandle(Exception):
@@ -38,33 +45,43 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, _DOMAIN + payload, hashlib.sha256).digest()
+def _aead(secret: bytes) -> AESGCM:
+    return AESGCM(hmac.new(secret, _KEY_LABEL, hashlib.sha256).digest())
 
 
-def issue(secret: bytes, queue_arn: str, receipt: Receipt) -> str:
-    body: dict[str, object] = {"q": queue_arn, "h": receipt.backing_handle}
+def _associated(queue_arn: str, queue_id: str) -> bytes:
+    return json.dumps([queue_arn, queue_id]).encode()
+
+
+def issue(secret: bytes, queue_arn: str, receipt: Receipt, queue_id: str = "") -> str:
+    body: dict[str, object] = {"h": receipt.backing_handle}
     if receipt.payload is not None:
         body["s"] = list(receipt.payload)
-    payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    return PREFIX + _b64(payload) + "." + _b64(_mac(secret, payload))
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = _aead(secret).encrypt(
+        nonce, json.dumps(body, separators=(",", ":")).encode(),
+        _associated(queue_arn, queue_id),
+    )
+    return PREFIX + _b64(nonce + sealed)
 
 
-def verify(secret: bytes, queue_arn: str, handle: str) -> Receipt:
-    """The receipt inside ``handle`` if it was issued for ``queue_arn``; else InvalidHandle."""
-    if not handle.startswith(PREFIX) or handle.count(".") != 2:
+def verify(secret: bytes, queue_arn: str, handle: str, queue_id: str = "") -> Receipt:
+    """The receipt inside ``handle`` if it was issued for this queue; else InvalidHandle."""
+    if not handle.startswith(PREFIX):
         raise InvalidHandle("malformed")
-    encoded_payload, encoded_mac = handle[len(PREFIX):].split(".")
     try:
-        payload = _unb64(encoded_payload)
-        mac = _unb64(encoded_mac)
+        raw = _unb64(handle[len(PREFIX):])
     except (binascii.Error, ValueError):
         raise InvalidHandle("malformed") from None
-    if not hmac.compare_digest(mac, _mac(secret, payload)):
-        raise InvalidHandle("bad signature")
-    body = json.loads(payload)
-    if body.get("q") != queue_arn:
-        raise InvalidHandle("issued for another queue")
+    if len(raw) <= _NONCE_BYTES:
+        raise InvalidHandle("malformed")
+    try:
+        plain = _aead(secret).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated(queue_arn, queue_id)
+        )
+    except InvalidTag:
+        raise InvalidHandle("forged, altered or issued for another queue") from None
+    body = json.loads(plain)
     stored = body.get("s")
     return Receipt(
         backing_handle=str(body["h"]),

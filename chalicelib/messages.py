@@ -14,18 +14,21 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import handles
+from chalicelib import handles, timeouts
+from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.failures import key_service_error, storage_error
 from chalicelib.keyservice.api import KeyServiceError
+from chalicelib.keyservice.refusals import REMEMBERED
 from chalicelib.protocol import errors
 from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
 from chalicelib.protocol.validation import serialize_message_attributes
 from chalicelib.queues import Queue
-from chalicelib.sealing import Sealer, SealError
+from chalicelib.sealing import Accept, Sealer, SealError
 from chalicelib.storage import payloads
 from chalicelib.storage.errors import (
     Gone,
@@ -40,6 +43,7 @@ from chalicelib.storage.ports import (
     BackingMessage,
     MessageStore,
     PayloadStore,
+    QuarantineStore,
 )
 from chalicelib.storage.ports import (
     Outgoing as BackingOutgoing,
@@ -168,14 +172,18 @@ class Messages:
         secret: Callable[[str], bytes],
         store: MessageStore,
         payloads: PayloadStore,
+        quarantine: QuarantineStore,
         *,
         inline_limit: int,
         receive_limit: int,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sealer = sealer
         self._secret = secret  # name -> deployment secret, via the key service
         self._store = store
         self._payloads = payloads
+        self._quarantine = quarantine
+        self._clock = clock
         self._inline_limit = inline_limit
         self._receive_limit = receive_limit
 
@@ -256,6 +264,7 @@ class Messages:
                 account=queue.account,
                 cmk=queue.cmk,
                 reuse_period=queue.int_attribute("KmsDataKeyReusePeriodSeconds"),
+                queue_id=queue.queue_id,
             )
         except KeyServiceError as err:
             raise key_service_error(err) from None
@@ -294,14 +303,23 @@ class Messages:
         wait_seconds: int | None,
         system_attribute_names: list[str],
         message_attribute_names: list[str],
-        accept: Callable[[str], bool],
+        accept: Accept,
         attempt_id: str | None = None,
+        deadline: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Receive and open messages; never more than the response size limit allows.
+        """Receive and open messages; one bad message never costs the others.
 
-        ``accept`` says which queues' sealed messages may open here (this queue,
-        and those that redrive into it). Whatever fails, every fetched message
-        the client does not get is made visible again at once.
+        - A message whose own key KMS refuses is left out and stays in the queue
+          (its receive count and redrive policy apply); the ``Kms*`` error is
+          returned only when every fetched message failed that way.
+        - A message that fails its integrity checks goes to the quarantine.
+        - A transient failure (KMS, key service, S3, DynamoDB) returns a retryable
+          error, and every fetched message the client does not get is made visible
+          again at once; so is whatever does not fit the response or the time left.
+
+        ``accept(queue_arn, queue_id)`` says which queues' sealed messages may open
+        here (this queue, and those that redrove into it). ``deadline`` is the
+        monotonic time after which no further message is opened.
         """
         raw = self._store.receive(
             queue.backing_url,
@@ -313,19 +331,28 @@ class Messages:
         budget = self._receive_limit
         out: list[dict[str, Any]] = []
         returned: set[str] = set()
-        unopenable: set[str] = set()
+        kept: set[str] = set()  # refused by KMS: stay in flight, counted, redriven
+        refusals: list[errors.SqsError] = []
         try:
             for item in raw:
+                if deadline is not None and out and (
+                    deadline - time.monotonic() < timeouts.RECEIVE_RESERVE
+                ):
+                    break
                 try:
                     opened = self._open(queue, item, accept)
-                except _Unopenable:
-                    # Tampered, or bound to another queue: it stays invisible for its
-                    # timeout rather than loop, and its content is never returned.
-                    log.warning("message %s in %s did not open", item.message_id, queue.arn)
-                    unopenable.add(item.receipt_handle)
+                except _Refused as refused:
+                    log.warning("message %s of %s: its key was refused (%s)", item.message_id,
+                                queue.arn, refused.error.code)
+                    kept.add(item.receipt_handle)
+                    refusals.append(refused.error)
+                    continue
+                except _Tampered as tampered:
+                    self._to_quarantine(queue, item, tampered.reason)
+                    kept.add(item.receipt_handle)  # deleted from the queue, or retried
                     continue
                 shaped = self._shape(opened, system_attribute_names, message_attribute_names)
-                size = len(json.dumps(shaped))
+                size = proxied_size(shaped)
                 if size > budget and out:
                     break
                 budget -= size
@@ -335,18 +362,41 @@ class Messages:
             returned.clear()  # the client gets an error, not these messages
             raise
         finally:
-            for item in raw:  # hand back what the client will not see
-                if item.receipt_handle not in returned | unopenable:
-                    try:
-                        self._store.change_visibility(queue.backing_url, item.receipt_handle, 0)
-                    except StorageError as err:
-                        log.warning("could not hand back message %s: %s", item.message_id,
-                                    err.code)
+            self._hand_back(queue, [i for i in raw if i.receipt_handle not in returned | kept])
+        if not out and refusals and len(refusals) == len(raw):
+            raise refusals[0]
         return out
 
-    def _open(
-        self, queue: Queue, item: BackingMessage, accept: Callable[[str], bool]
-    ) -> dict[str, Any]:
+    def _hand_back(self, queue: Queue, items: list[BackingMessage]) -> None:
+        """Make messages the client will not get visible again at once."""
+        for item in items:
+            try:
+                self._store.change_visibility(queue.backing_url, item.receipt_handle, 0)
+            except StorageError as err:
+                log.warning("could not hand back message %s: %s", item.message_id, err.code)
+
+    def _to_quarantine(self, queue: Queue, item: BackingMessage, reason: str) -> None:
+        """Move a message that failed its integrity checks out of its queue, for good.
+
+        The record is the message as stored (sealed), so nothing leaks. If the move
+        fails the error propagates (the message is handed back and tried again).
+        """
+        record = json.dumps({
+            "queue_arn": queue.arn,
+            "message_id": item.message_id,
+            "quarantined_at": int(self._clock.now()),
+            "reason": reason,
+            "stored_body": item.body,
+            "attributes": dict(item.attributes),
+        }).encode()
+        self._quarantine.put(queue.quarantine_id, item.message_id, record)
+        refused = self._store.delete_batch(queue.backing_url, {"q": item.receipt_handle})
+        if refused:
+            log.warning("quarantined message %s could not be removed: %s", item.message_id,
+                        refused["q"])
+        log.warning("message %s of %s quarantined: %s", item.message_id, queue.arn, reason)
+
+    def _open(self, queue: Queue, item: BackingMessage, accept: Accept) -> dict[str, Any]:
         pointer = payloads.parse_pointer(item.body)
         try:
             if pointer is not None:
@@ -356,24 +406,27 @@ class Messages:
             opened = self._sealer.open(sealed, accept=accept)
             body, attributes, sender = _decode_envelope(opened.plaintext)
         except KeyServiceError as err:
-            if err.code == "InvalidCiphertext":
-                raise _Unopenable() from None
+            if err.code in REMEMBERED:  # about this message's own key
+                raise _Refused(key_service_error_for_message(err)) from None
             raise key_service_error(err) from None
         except Gone:
-            raise _Unopenable() from None  # a pointer to nothing: forged, or expired
-        except (SealError, binascii.Error, ValueError, KeyError, TypeError):
-            raise _Unopenable() from None
+            raise _Tampered("its stored body is missing") from None
+        except SealError as err:
+            raise _Tampered(str(err)) from None
+        except (binascii.Error, ValueError, KeyError, TypeError) as err:
+            raise _Tampered(f"malformed ({type(err).__name__})") from None
         handle = handles.issue(
             self._secret("receipt-handles"),
             queue.arn,
             handles.Receipt(item.receipt_handle, pointer),
+            queue.queue_id,
         )
         # Only SQS's own names, with sealq's values: the backing store's ARNs and
         # principals never reach a client.
         system = {k: v for k, v in item.attributes.items() if k in SYSTEM_ATTRIBUTES}
         system["SenderId"] = sender
         system.pop("DeadLetterQueueSourceArn", None)
-        if opened.queue_arn != queue.arn:
+        if opened.queue_arn != queue.arn or opened.queue_id != queue.queue_id:
             system["DeadLetterQueueSourceArn"] = opened.queue_arn
         return {
             "MessageId": item.message_id,
@@ -410,7 +463,9 @@ class Messages:
 
     def _receipt(self, queue: Queue, handle: str) -> handles.Receipt:
         try:
-            return handles.verify(self._secret("receipt-handles"), queue.arn, handle)
+            return handles.verify(
+                self._secret("receipt-handles"), queue.arn, handle, queue.queue_id
+            )
         except handles.InvalidHandle:
             raise errors.receipt_handle_is_invalid(handle) from None
 
@@ -457,5 +512,33 @@ class Messages:
             raise _handle_error(err, handle, "ChangeMessageVisibility") from None
 
 
-class _Unopenable(Exception):
-    """A stored message that fails to open here (integrity or queue binding)."""
+class _Refused(Exception):
+    """KMS refuses this message's own key (disabled, deleted, denied, not its ciphertext)."""
+
+    def __init__(self, error: errors.SqsError) -> None:
+        super().__init__(error.code)
+        self.error = error
+
+
+class _Tampered(Exception):
+    """The message fails its integrity checks here (forged, altered, bound elsewhere)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def key_service_error_for_message(err: KeyServiceError) -> errors.SqsError:
+    """SQS's error for a message whose key is refused (InvalidCiphertext: KmsInvalidState...)."""
+    if err.code == "InvalidCiphertext":
+        return errors.kms_error("KmsInvalidKeyUsage", "The encrypted data key does not open.")
+    return key_service_error(err)
+
+
+def proxied_size(message: Mapping[str, Any]) -> int:
+    """Bytes ``message`` adds to a ReceiveMessage response as API Gateway's Lambda proxy
+    carries it: the SQS JSON is a string inside the proxy's JSON, so it is escaped a
+    second time (every quote and backslash doubles, a control or non-ASCII character
+    becomes a six-byte escape)."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    return len(json.dumps(text)) - 1  # less the outer quotes, plus the comma between

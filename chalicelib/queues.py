@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from chalicelib.queue_attributes import (
     redrive_error,
     validate_attributes,
 )
+from chalicelib.sealing import Accept
 from chalicelib.storage.errors import Gone, StorageError
 from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
@@ -75,6 +77,15 @@ class Queue:
     @property
     def backing_url(self) -> str:
         return self.record.backing_url
+
+    @property
+    def queue_id(self) -> str:
+        return self.record.queue_id
+
+    @property
+    def quarantine_id(self) -> str:
+        """Where this queue's quarantined messages are kept (per incarnation)."""
+        return self.record.queue_id or f"{self.account}-{self.name}"
 
     def int_attribute(self, name: str) -> int:
         return int(self.attributes.get(name, INT_ATTRIBUTES[name][2]))
@@ -186,11 +197,18 @@ class Registry:
         existing = self._table.get(account, name)
         if existing is not None:
             return self._same_or_conflict(self._wrap(existing), attributes)
-        redrive = self._backing_redrive(account, fifo, attributes)
+        queue_id = secrets.token_hex(16)
+        arn = self.arn(account, name)
+        redrive = self._backing_redrive(account, fifo, attributes, (queue_id, arn))
+        # Queues whose RedrivePolicy names this one (it was deleted and is back): their
+        # dead letters come here again, and what they move here opens here.
+        sources = self._sources_targeting(account, arn)
         backing_url, backing_arn = self._store.create_queue(fifo, attributes, redrive or None)
         now = int(self._clock.now())
         record = QueueRecord(
-            account, name, fifo, attributes, backing_url, backing_arn, now, now, dict(tags), 1
+            account, name, fifo, attributes, backing_url, backing_arn, now, now, dict(tags), 1,
+            queue_id=queue_id,
+            sources={s.queue_id: s.arn for s in sources if s.fifo == fifo},
         )
         try:
             created = self._table.create(record)
@@ -200,7 +218,40 @@ class Registry:
         if not created:
             self._drop_backing(backing_url)  # lost a race: leave nothing behind
             return self._same_or_conflict(self.get_fresh(account, name), attributes)
+        for source in sources:
+            if source.fifo == fifo:
+                self._point_redrive(source, backing_arn)
         return self._wrap(record)
+
+    def _sources_targeting(self, account: str, arn: str) -> list[Queue]:
+        """The queues of ``account`` whose RedrivePolicy names ``arn``."""
+        found: list[Queue] = []
+        start: str | None = None
+        while True:
+            page, more = self.list_queues(account, "", 1000, start)
+            found.extend(q for q in page if _redrive_target(q) == arn)
+            if not more or not page:
+                return found
+            start = page[-1].name
+
+    def _point_redrive(self, source: Queue, target_backing_arn: str | None) -> None:
+        """Point (or, with None, unpoint) a source's backing redrive; best effort.
+
+        Unpointed, a source keeps the messages past maxReceiveCount rather than send
+        them to a backing queue that is gone (where they would be lost).
+        """
+        policy = json.loads(source.attributes.get("RedrivePolicy") or "{}")
+        redrive: dict[str, object] = (
+            {"deadLetterTargetArn": target_backing_arn,
+             "maxReceiveCount": policy.get("maxReceiveCount", 1)}
+            if target_backing_arn else {}
+        )
+        try:
+            self._store.set_attributes(source.backing_url, {}, redrive)
+        except StorageError as err:
+            log.error("could not %s the dead-letter redrive of %s: %s %s",
+                      "re-point" if target_backing_arn else "suspend", source.arn,
+                      type(err).__name__, err.code)
 
     def _drop_backing(self, url: str) -> None:
         try:
@@ -223,6 +274,8 @@ class Registry:
         self.forget(queue.account, queue.name)
         if not self._table.delete(queue.record):
             raise errors.queue_does_not_exist()
+        for source in self._sources_targeting(queue.account, queue.arn):
+            self._point_redrive(source, None)  # keep their dead letters until it is back
         try:
             self._store.delete_queue(queue.backing_url)
         except Gone:
@@ -258,7 +311,9 @@ class Registry:
         if "FifoQueue" in raw_attributes:
             raise errors.invalid_attribute_name("FifoQueue")
         attributes = validate_attributes(dict(raw_attributes), fifo=queue.fifo, creating=False)
-        redrive = self._backing_redrive(queue.account, queue.fifo, attributes)
+        redrive = self._backing_redrive(
+            queue.account, queue.fifo, attributes, (queue.queue_id, queue.arn)
+        )
         before: dict[str, str] = {}
 
         def plan(current: Queue) -> Change | None:
@@ -316,13 +371,15 @@ class Registry:
     # -- dead-letter queues ------------------------------------------------------------
 
     def _backing_redrive(
-        self, account: str, fifo: bool, attributes: Mapping[str, str]
+        self, account: str, fifo: bool, attributes: Mapping[str, str],
+        source: tuple[str, str],
     ) -> dict[str, object] | None:
         """The backing RedrivePolicy for a (normalized) sealq one: None unchanged, {} removed.
 
         The backing queue moves messages to the dead-letter queue's backing queue
-        itself; the sealed message keeps its source queue in its context, which
-        the dead-letter queue accepts (see :meth:`redrives_into`).
+        itself; the sealed message keeps its source queue in its context. Before
+        anything can be moved, the dead-letter queue records ``source`` (queue id,
+        ARN) as a provenance it accepts, for good (see :meth:`accepts`).
         """
         if "RedrivePolicy" not in attributes:
             return None
@@ -343,11 +400,16 @@ class Registry:
             raise redrive_error(
                 value, "Dead-letter target owner queue type must match the source queue type."
             )
+        queue_id, arn = source
+        if queue_id and target.record.sources.get(queue_id) != arn:
+            self._change(target, lambda current: None
+                         if current.record.sources.get(queue_id) == arn
+                         else Change(add_sources={queue_id: arn}))
         return {"deadLetterTargetArn": target.record.backing_arn,
                 "maxReceiveCount": policy["maxReceiveCount"]}
 
     def redrives_into(self, source_arn: str, queue: Queue) -> bool:
-        """True when ``source_arn`` is a queue whose RedrivePolicy targets ``queue``."""
+        """True when ``source_arn`` is a queue whose RedrivePolicy targets ``queue`` now."""
         parsed = parse_arn(source_arn)
         if parsed is None or parsed[0] != queue.account:
             return False
@@ -355,15 +417,39 @@ class Registry:
             source = self.get(*parsed)
         except errors.SqsError:
             return False
-        policy = source.attributes.get("RedrivePolicy")
-        return bool(policy) and json.loads(policy or "{}").get("deadLetterTargetArn") == queue.arn
+        return _redrive_target(source) == queue.arn
 
-    def accepts(self, queue: Queue) -> Callable[[str], bool]:
-        """Which sealed messages may open in ``queue``: its own and those redriven into it."""
-        return lambda arn: arn == queue.arn or self.redrives_into(arn, queue)
+    def accepts(self, queue: Queue) -> Accept:
+        """Which sealed messages may open in ``queue``: its own (this incarnation), and
+        those of every queue that ever redrove into it (its recorded provenance)."""
+
+        def accept(arn: str, queue_id: str) -> bool:
+            if arn == queue.arn and queue_id == queue.queue_id:
+                return True
+            if not queue_id:
+                return False
+            if queue.record.sources.get(queue_id) == arn:
+                return True
+            # A source added since this container cached the record: read it again.
+            try:
+                fresh = self.get_fresh(queue.account, queue.name)
+            except errors.SqsError:
+                return False
+            return fresh.backing_url == queue.backing_url and \
+                fresh.record.sources.get(queue_id) == arn
+
+        return accept
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+
+def _redrive_target(queue: Queue) -> str | None:
+    policy = queue.attributes.get("RedrivePolicy")
+    if not policy:
+        return None
+    target = json.loads(policy).get("deadLetterTargetArn")
+    return str(target) if target else None
 
 
 def read_attributes(

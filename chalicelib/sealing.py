@@ -36,7 +36,14 @@ SUITE = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 PROVIDER_ID = "aws-kms"
 QUEUE_ARN_KEY = "sealq:queue-arn"
 ACCOUNT_KEY = "sealq:account"
-_CONTEXT_KEYS = frozenset({QUEUE_ARN_KEY, ACCOUNT_KEY})
+# The queue's incarnation: a queue deleted and created again under its name gets a
+# new id, so what was sealed for the old one does not open in the new one.
+QUEUE_ID_KEY = "sealq:queue-id"
+_CONTEXT_KEYS = frozenset({QUEUE_ARN_KEY, ACCOUNT_KEY, QUEUE_ID_KEY})
+# Messages sealed before queues had ids carry only these two.
+_LEGACY_CONTEXT_KEYS = frozenset({QUEUE_ARN_KEY, ACCOUNT_KEY})
+# accept(queue_arn, queue_id): may a message sealed for that queue open here?
+Accept = Callable[[str, str], bool]
 # One frame holds any SQS message (bodies are at most 1 MiB): 4 KiB frames (the
 # SDK's default) make a 64 KiB body three times slower to seal and open.
 FRAME_LENGTH = 1 << 20
@@ -64,11 +71,14 @@ class _Source(io.BytesIO):
         pass
 
 
-def encryption_context(queue_arn: str, account: str) -> dict[str, str]:
-    """The context every message of ``queue_arn`` is sealed under, and nothing else."""
+def encryption_context(queue_arn: str, account: str, queue_id: str = "") -> dict[str, str]:
+    """The context every message of the queue is sealed under, and nothing else."""
     if not queue_arn or not account:
         raise ValueError("queue_arn and account must be non-empty")
-    return {QUEUE_ARN_KEY: queue_arn, ACCOUNT_KEY: account}
+    context = {QUEUE_ARN_KEY: queue_arn, ACCOUNT_KEY: account}
+    if queue_id:
+        context[QUEUE_ID_KEY] = queue_id
+    return context
 
 
 class SealError(Exception):
@@ -85,6 +95,7 @@ class Opened:
     plaintext: bytes = field(repr=False)
     queue_arn: str
     account: str
+    queue_id: str = ""
 
 
 class _SealMaterials(CryptoMaterialsManager):
@@ -138,13 +149,14 @@ class _SealMaterials(CryptoMaterialsManager):
 class _OpenMaterials(CryptoMaterialsManager):
     """Decryption materials for one open: checks the header, then asks the key cache."""
 
-    __slots__ = ("_keys", "_accept", "queue_arn", "account")
+    __slots__ = ("_keys", "_accept", "queue_arn", "account", "queue_id")
 
-    def __init__(self, keys: HandlerKeyCache, accept: Callable[[str], bool]) -> None:
+    def __init__(self, keys: HandlerKeyCache, accept: Accept) -> None:
         self._keys = keys
         self._accept = accept
         self.queue_arn = ""
         self.account = ""
+        self.queue_id = ""
 
     def get_encryption_materials(self, request: EncryptionMaterialsRequest) -> EncryptionMaterials:
         raise NotImplementedError("opening materials do not encrypt")
@@ -153,10 +165,11 @@ class _OpenMaterials(CryptoMaterialsManager):
         if request.algorithm is not SUITE:
             raise SealError("unexpected algorithm suite")
         context: Mapping[str, str] = request.encryption_context
-        if context.keys() != _CONTEXT_KEYS:
+        if context.keys() != _CONTEXT_KEYS and context.keys() != _LEGACY_CONTEXT_KEYS:
             raise SealError("unexpected encryption context")
         queue_arn, account = context[QUEUE_ARN_KEY], context[ACCOUNT_KEY]
-        if not self._accept(queue_arn):
+        queue_id = context.get(QUEUE_ID_KEY, "")
+        if not self._accept(queue_arn, queue_id):
             raise SealError("message is bound to another queue")
         edks = request.encrypted_data_keys
         if len(edks) != 1:
@@ -173,7 +186,7 @@ class _OpenMaterials(CryptoMaterialsManager):
         plaintext = self._keys.decryption_key(
             encrypted=edk.encrypted_data_key, cmk_arn=cmk_arn, context=context
         )
-        self.queue_arn, self.account = queue_arn, account
+        self.queue_arn, self.account, self.queue_id = queue_arn, account, queue_id
         return DecryptionMaterials(
             data_key=EsdkDataKey(
                 key_provider=edk.key_provider,
@@ -195,13 +208,14 @@ class Sealer:
         )
 
     def seal(
-        self, plaintext: bytes, *, queue_arn: str, account: str, cmk: str, reuse_period: int
+        self, plaintext: bytes, *, queue_arn: str, account: str, cmk: str, reuse_period: int,
+        queue_id: str = "",
     ) -> bytes:
         """An ESDK message of ``plaintext`` bound to ``queue_arn``, under the queue's data key.
 
         Raises KeyServiceError (e.g. KmsDisabled) as the key service reported it.
         """
-        context = encryption_context(queue_arn, account)
+        context = encryption_context(queue_arn, account, queue_id)
         materials = _SealMaterials(
             self._keys, queue_arn=queue_arn, cmk=cmk, reuse_period=reuse_period, context=context
         )
@@ -214,7 +228,7 @@ class Sealer:
         )
         return bytes(ciphertext)
 
-    def open(self, ciphertext: bytes, *, accept: Callable[[str], bool]) -> Opened:
+    def open(self, ciphertext: bytes, *, accept: Accept) -> Opened:
         """The plaintext of a sealed message if ``accept`` takes the queue it is bound to.
 
         Raises SealError for any integrity or binding failure (checked before any key
@@ -235,5 +249,6 @@ class Sealer:
         if source.tell() != len(data):
             raise SealError("trailing bytes after the message")
         return Opened(
-            plaintext=bytes(plaintext), queue_arn=materials.queue_arn, account=materials.account
+            plaintext=bytes(plaintext), queue_arn=materials.queue_arn, account=materials.account,
+            queue_id=materials.queue_id,
         )

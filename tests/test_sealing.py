@@ -57,7 +57,7 @@ def seal(sealer: Sealer, body: bytes = b"hello", queue_arn: str = QUEUE_A) -> by
 
 
 def only_queue(queue_arn: str):
-    return lambda arn: arn == queue_arn
+    return lambda arn, _queue_id: arn == queue_arn
 
 
 def header_of(ciphertext: bytes) -> MessageHeader:
@@ -157,7 +157,7 @@ def test_message_for_one_queue_does_not_open_in_another_and_fetches_no_key(
 
 def test_message_redriven_to_a_dead_letter_queue_opens_there(sealer, consumer):
     ciphertext = seal(sealer, b"redriven", queue_arn=QUEUE_A)
-    opened = consumer.open(ciphertext, accept=lambda arn: arn in (DLQ, QUEUE_A))
+    opened = consumer.open(ciphertext, accept=lambda arn, _qid: arn in (DLQ, QUEUE_A))
     assert opened.plaintext == b"redriven"
     assert opened.queue_arn == QUEUE_A
 

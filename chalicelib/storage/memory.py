@@ -67,6 +67,7 @@ class MemoryQueueTable:
                 current,
                 attributes=attributes,
                 tags=tags,
+                sources={**current.sources, **change.add_sources},
                 version=current.version + 1,
                 modified=current.modified if change.modified is None else change.modified,
             )
@@ -370,3 +371,23 @@ class MemoryKeyService:
             if name not in self._secrets:
                 self._secrets[name] = secrets.token_bytes(32)
             return self._secrets[name]
+
+
+class MemoryQuarantineStore:
+    """Quarantined records by queue id in a dict."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, queue_id: str, message_id: str, record: bytes) -> None:
+        with self._lock:
+            self.records.setdefault(queue_id, {})[message_id] = bytes(record)
+
+    def list(self, queue_id: str) -> list[str]:
+        with self._lock:
+            return sorted(self.records.get(queue_id, {}))
+
+    def purge(self, queue_id: str) -> int:
+        with self._lock:
+            return len(self.records.pop(queue_id, {}))

@@ -40,6 +40,11 @@ class QueueRecord:
     modified: int
     tags: Mapping[str, str] = field(default_factory=dict)
     version: int = 0
+    # The incarnation: new for every CreateQueue, bound into each sealed message.
+    queue_id: str = ""
+    # Dead-letter provenance: queue id -> ARN of every queue that ever redrove here,
+    # so what they moved here keeps opening whatever happens to them later.
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Change:
     remove_attributes: Iterable[str] = ()
     set_tags: Mapping[str, str] = field(default_factory=dict)
     remove_tags: Iterable[str] = ()
+    add_sources: Mapping[str, str] = field(default_factory=dict)
     modified: int | None = None
 
 
@@ -137,6 +143,21 @@ class MessageStore(Protocol):
         ...
 
     def change_visibility(self, url: str, receipt_handle: str, timeout: int) -> None: ...
+
+
+class QuarantineStore(Protocol):
+    """Messages that failed their integrity checks, kept (sealed, as stored) for the
+    operator: out of their queue, never delivered, counted and purgeable."""
+
+    def put(self, queue_id: str, message_id: str, record: bytes) -> None: ...
+
+    def list(self, queue_id: str) -> list[str]:
+        """The message ids quarantined for the queue."""
+        ...
+
+    def purge(self, queue_id: str) -> int:
+        """Remove every quarantined message of the queue; how many there were."""
+        ...
 
 
 class PayloadStore(Protocol):

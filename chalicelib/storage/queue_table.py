@@ -32,6 +32,8 @@ def record_from_item(item: Mapping[str, Any]) -> QueueRecord:
         modified=int(item["modified"]["N"]),
         tags={k: v["S"] for k, v in item.get("tags", {}).get("M", {}).items()},
         version=int(item["version"]["N"]) if "version" in item else 0,
+        queue_id=item["queue_id"]["S"] if "queue_id" in item else "",
+        sources={k: v["S"] for k, v in item.get("sources", {}).get("M", {}).items()},
     )
 
 
@@ -47,6 +49,8 @@ def item_from_record(record: QueueRecord) -> dict[str, Any]:
         "modified": {"N": str(record.modified)},
         "tags": _strings(record.tags),
         "version": {"N": str(record.version)},
+        "queue_id": {"S": record.queue_id},
+        "sources": _strings(record.sources),
     }
 
 
@@ -101,6 +105,7 @@ class DynamoQueueTable:
 
         sets += [f"{path('attributes', k)} = {value(v)}" for k, v in change.set_attributes.items()]
         sets += [f"{path('tags', k)} = {value(v)}" for k, v in change.set_tags.items()]
+        sets += [f"{path('sources', k)} = {value(v)}" for k, v in change.add_sources.items()]
         removes = [path("attributes", k) for k in change.remove_attributes]
         removes += [path("tags", k) for k in change.remove_tags]
         if change.modified is not None:
