@@ -1,7 +1,9 @@
 """The one-command local stack: ``python -m tools.devserver``.
 
-Serves the real Chalice app with Chalice's own local server (one thread per
-request, as ``chalice local``) against an AWS endpoint chosen by
+Serves the real Chalice app through Chalice's local gateway (the Lambda proxy
+event of ``chalice local``, one thread per connection) behind sealq's own HTTP
+handler (``tools.localhttp``: API Gateway's body limit, timeouts, SQS-shaped
+errors, no delayed-ACK stall), against an AWS endpoint chosen by
 ``SEALQ_AWS_ENDPOINT``:
 
 - unset or empty: an embedded moto server on a free port of 127.0.0.1;
