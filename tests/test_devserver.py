@@ -455,6 +455,26 @@ def test_expect_continue_over_the_limit_gets_413_instead_of_100(
     assert closed
 
 
+def test_expect_continue_within_the_limit_gets_100_then_the_answer(
+    local_stack: devserver.LocalStack,
+) -> None:
+    body = b'{"x": 1}'
+    head = _request("POST", "/000000000000/q", headers={"Expect": "100-continue"}, length=False)
+    head = head.replace(b"\r\n\r\n", f"\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+    host, port = local_stack.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += sock.recv(1)
+        assert interim.startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 200
+        assert json.loads(response.read())["body"] == body.decode()
+
+
 def test_a_body_at_the_limit_is_still_served(local_stack: devserver.LocalStack) -> None:
     body = json.dumps({"pad": "x" * (10 * 1024 * 1024 - 20)}).encode()
     assert len(body) <= 10 * 1024 * 1024

@@ -25,6 +25,7 @@ import base64
 import logging
 import re
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -331,6 +332,14 @@ class LocalHTTPServer(ThreadingMixIn, HTTPServer):
         self.matcher = RouteMatcher(list(self.app.routes))
         self.limits = limits
         super().__init__(address, SqsRequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up or stops reading is routine: one line, no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.info("connection from %s ended: %s", client_address[0], type(error).__name__)
+            return
+        super().handle_error(request, client_address)
 
 
 def as_local(app: Any) -> Any:
