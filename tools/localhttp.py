@@ -4,8 +4,8 @@ Chalice's ``LocalDevServer`` runs the app (its ``LocalGateway`` builds the same
 Lambda proxy event and context as ``chalice local``); this module replaces the
 request handler around it, for three reasons:
 
-- Speed: the response goes out as one buffered write on a socket with
-  ``TCP_NODELAY``. Chalice's handler writes headers and body as separate small
+- Speed: a response goes out as one buffered write (whole, up to 64 KiB) on a
+  socket with ``TCP_NODELAY``. Chalice's handler writes headers and body as separate small
   segments with Nagle's algorithm on, so every small response on a keep-alive
   connection waited for the client's delayed ACK (~40 ms).
 - Limits, as API Gateway enforces them: a body over 10 MB is refused before it is
