@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from bench import bench_http
 from bench.bench_fleet import Workload, format_table, measure, schedule
 
 
@@ -46,3 +47,32 @@ def test_quick_fleet_bench_sealq_below_one_tier_below_per_message(stack: None) -
     table = format_table(result)
     for row in ("GenerateDataKey", "Decrypt", "Total KMS requests", "(a)/(c)", "(b)/(c)"):
         assert row in table
+
+
+def test_quick_http_bench_measures_every_operation_on_both_sides() -> None:
+    work = bench_http.Workload.quick()
+    result = bench_http.measure(work)
+
+    for side in (result.sealq, result.moto):
+        assert set(side.latencies) == {
+            (size, op) for size in bench_http.SIZES for op in bench_http.OPERATIONS
+        }
+        assert all(len(samples) == work.rounds for samples in side.latencies.values())
+        assert side.messages > 0 and side.rate > 0
+    table = bench_http.format_table(result)
+    for size in bench_http.SIZES:
+        for op in bench_http.OPERATIONS:
+            assert any(line.split()[:2] == [str(size), op] for line in table.splitlines())
+    assert f"{work.clients} clients" in table
+    assert set(bench_http.summary(result)) == {
+        "worst_p50_ratio",
+        "worst_p99_ratio",
+        "throughput_ratio",
+    }
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(i) for i in range(1, 151)]
+    assert bench_http.percentile(samples, 0.5) == 75.0
+    assert bench_http.percentile(samples, 0.99) == 149.0
+    assert bench_http.percentile([3.0], 0.99) == 3.0

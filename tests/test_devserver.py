@@ -28,6 +28,7 @@ from chalice import Chalice, Response
 from moto.server import ThreadedMotoServer
 
 from tools import devserver, provision
+from tools.localhttp import Limits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQS_CONTENT_TYPES = ["application/x-amz-json-1.0", "application/x-www-form-urlencoded"]
@@ -108,7 +109,7 @@ def local_stack() -> Iterator[devserver.LocalStack]:
     saved = dict(os.environ)
     os.environ.pop("SEALQ_AWS_ENDPOINT", None)
     try:
-        with devserver.start(port=0, app=stub_app) as stack:
+        with devserver.start(port=0, app=stub_app, limits=Limits(body_timeout=0.5)) as stack:
             yield stack
     finally:
         os.environ.clear()
@@ -246,9 +247,11 @@ def test_form_encoded_requests_reach_the_route(local_stack: devserver.LocalStack
     assert echoed["body"] == "Action=SendMessage&MessageBody=x"
 
 
-def test_other_content_types_are_refused_by_chalice(local_stack: devserver.LocalStack) -> None:
-    status, _ = _post(local_stack.url, "/", b"{}", "application/json")
-    assert status == 415
+def test_other_content_types_get_an_sqs_error(local_stack: devserver.LocalStack) -> None:
+    status, headers, body, _ = _exchange(
+        local_stack.url, _request("POST", "/", b"{}", content_type="application/json")
+    )
+    _assert_sqs_error(status, headers, body, 415, "UnknownOperationException", "InvalidAction")
 
 
 def test_botocore_reads_responses_and_modeled_errors_through_chalice_local(
@@ -381,3 +384,207 @@ def test_the_command_never_logs_credentials(external_moto: str, tmp_path: Path) 
     assert "sealq: created" in everything
     assert key_id not in everything
     assert secret not in everything
+
+
+# The HTTP layer: API Gateway's limits and SQS-shaped errors for what no route serves
+
+
+def _request(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    content_type: str | None = "application/x-amz-json-1.0",
+    headers: dict[str, str] | None = None,
+    length: bool = True,
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: localhost"]
+    if content_type is not None:
+        lines.append(f"Content-Type: {content_type}")
+    if length:
+        lines.append(f"Content-Length: {len(body)}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _exchange(url: str, data: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+    """Send raw bytes, read one response: status, headers, body, whether the server closed."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        # Only a server that announced the close is waited for.
+        closed = response.will_close and sock.recv(1) == b""
+    return response.status, headers, body, closed
+
+
+def _assert_sqs_error(
+    status: int, headers: dict[str, str], body: bytes, expected: int, code: str, legacy: str
+) -> None:
+    assert status == expected
+    payload = json.loads(body)
+    assert payload["__type"] == f"com.amazon.coral.service#{code}"
+    assert payload["message"]
+    assert headers["x-amzn-query-error"] == f"{legacy};Sender"
+    assert headers["content-type"] == "application/x-amz-json-1.0"
+
+
+def test_a_body_over_api_gateways_limit_is_refused_before_it_is_read(
+    local_stack: devserver.LocalStack,
+) -> None:
+    # Only the headers are sent: the answer cannot have waited for 200 MB.
+    head = _request("POST", "/", headers={"X-Amz-Target": "AmazonSQS.ListQueues"}, length=False)
+    head = head.replace(b"\r\n\r\n", b"\r\nContent-Length: 200000000\r\n\r\n")
+    status, headers, body, closed = _exchange(local_stack.url, head)
+    _assert_sqs_error(
+        status, headers, body, 413, "RequestEntityTooLargeException", "RequestEntityTooLarge"
+    )
+    assert closed
+
+
+def test_expect_continue_over_the_limit_gets_413_instead_of_100(
+    local_stack: devserver.LocalStack,
+) -> None:
+    head = _request("POST", "/", headers={"Expect": "100-continue"}, length=False)
+    head = head.replace(b"\r\n\r\n", b"\r\nContent-Length: 10485761\r\n\r\n")
+    status, headers, body, closed = _exchange(local_stack.url, head)
+    assert status == 413
+    assert closed
+
+
+def test_expect_continue_within_the_limit_gets_100_then_the_answer(
+    local_stack: devserver.LocalStack,
+) -> None:
+    body = b'{"x": 1}'
+    head = _request("POST", "/000000000000/q", headers={"Expect": "100-continue"}, length=False)
+    head = head.replace(b"\r\n\r\n", f"\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+    host, port = local_stack.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += sock.recv(1)
+        assert interim.startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 200
+        assert json.loads(response.read())["body"] == body.decode()
+
+
+def test_a_body_at_the_limit_is_still_served(local_stack: devserver.LocalStack) -> None:
+    body = json.dumps({"pad": "x" * (10 * 1024 * 1024 - 20)}).encode()
+    assert len(body) <= 10 * 1024 * 1024
+    data = _request("POST", "/000000000000/q", body, headers={"Connection": "close"})
+    status, _, echoed, _ = _exchange(local_stack.url, data)
+    assert status == 200
+    assert len(json.loads(echoed)["body"]) == len(body)
+
+
+def test_a_body_that_stalls_times_out_and_frees_the_connection(
+    local_stack: devserver.LocalStack,
+) -> None:
+    partial = _request("POST", "/", b"{}", length=False).replace(
+        b"\r\n\r\n", b"\r\nContent-Length: 100\r\n\r\n"
+    )
+    status, headers, body, closed = _exchange(local_stack.url, partial)
+    _assert_sqs_error(status, headers, body, 408, "RequestTimeoutException", "RequestTimeout")
+    assert closed
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e3", "0x10", "12 34", "\u0661"])
+def test_a_malformed_content_length_gets_400(
+    local_stack: devserver.LocalStack, value: str
+) -> None:
+    data = _request("POST", "/", b"{}", length=False).replace(
+        b"\r\n\r\n", f"\r\nContent-Length: {value}\r\n\r\n".encode()
+    )
+    status, headers, body, closed = _exchange(local_stack.url, data + b"{}")
+    _assert_sqs_error(status, headers, body, 400, "BadRequestException", "BadRequest")
+    assert closed
+
+
+def test_conflicting_content_lengths_get_400(local_stack: devserver.LocalStack) -> None:
+    data = _request("POST", "/", b"{}", headers={"Content-Length": "3"})
+    status, headers, body, _ = _exchange(local_stack.url, data)
+    _assert_sqs_error(status, headers, body, 400, "BadRequestException", "BadRequest")
+
+
+def test_a_chunked_body_is_refused_rather_than_misread(local_stack: devserver.LocalStack) -> None:
+    data = _request(
+        "POST", "/", headers={"Transfer-Encoding": "chunked"}, length=False
+    ) + b"2\r\n{}\r\n0\r\n\r\n"
+    status, headers, body, closed = _exchange(local_stack.url, data)
+    _assert_sqs_error(status, headers, body, 411, "BadRequestException", "BadRequest")
+    assert closed
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW"])
+def test_a_wrong_method_gets_an_sqs_error_not_chalices_405(
+    local_stack: devserver.LocalStack, method: str
+) -> None:
+    status, headers, body, _ = _exchange(local_stack.url, _request(method, "/"))
+    _assert_sqs_error(status, headers, body, 405, "UnknownOperationException", "InvalidAction")
+
+
+def test_head_gets_the_error_status_without_a_body(local_stack: devserver.LocalStack) -> None:
+    host, port = local_stack.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("HEAD", "/")
+        response = conn.getresponse()
+        assert response.status == 405
+        assert response.read() == b""
+        assert response.getheader("x-amzn-query-error") == "InvalidAction;Sender"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("path", ["/000000000000", "/a/b/c", "/favicon.ico", "/x/y/z/"])
+def test_an_unknown_path_gets_an_sqs_error_not_chalices_403(
+    local_stack: devserver.LocalStack, path: str
+) -> None:
+    status, headers, body, _ = _exchange(local_stack.url, _request("POST", path, b"{}"))
+    _assert_sqs_error(status, headers, body, 404, "UnknownOperationException", "InvalidAction")
+
+
+def test_a_malformed_request_line_gets_an_sqs_error(local_stack: devserver.LocalStack) -> None:
+    status, headers, body, closed = _exchange(local_stack.url, b"POST / HTTP/1.1 extra\r\n\r\n")
+    assert 400 <= status < 500
+    assert json.loads(body)["__type"].startswith("com.amazon.coral.service#")
+    assert closed
+
+
+def test_botocore_raises_on_refusals_with_the_legacy_code(
+    local_stack: devserver.LocalStack,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    sqs = _sqs(local_stack.url + "/a/b/c")  # a path no route serves
+    with pytest.raises(ClientError) as caught:
+        sqs.list_queues()
+    assert caught.value.response["Error"]["Code"] == "InvalidAction"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_many_requests_share_one_keep_alive_connection(local_stack: devserver.LocalStack) -> None:
+    host, port = local_stack.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        threads = set()
+        for _ in range(5):
+            conn.request(
+                "POST",
+                "/000000000000/q",
+                body=b"{}",
+                headers={"Content-Type": "application/x-amz-json-1.0"},
+            )
+            response = conn.getresponse()
+            assert response.status == 200
+            threads.add(json.loads(response.read())["thread"])
+        assert len(threads) == 1  # one connection, one thread: it was kept alive
+    finally:
+        conn.close()

@@ -1,7 +1,9 @@
 """The one-command local stack: ``python -m tools.devserver``.
 
-Serves the real Chalice app with Chalice's own local server (one thread per
-request, as ``chalice local``) against an AWS endpoint chosen by
+Serves the real Chalice app through Chalice's local gateway (the Lambda proxy
+event of ``chalice local``, one thread per connection) behind sealq's own HTTP
+handler (``tools.localhttp``: API Gateway's body limit, timeouts, SQS-shaped
+errors, no delayed-ACK stall), against an AWS endpoint chosen by
 ``SEALQ_AWS_ENDPOINT``:
 
 - unset or empty: an embedded moto server on a free port of 127.0.0.1;
@@ -39,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import container, settings
 from tools import provision
+from tools.localhttp import Limits, LocalHTTPServer
 
 log = logging.getLogger("sealq.devserver")
 
@@ -175,19 +178,9 @@ def _chalice_config(app: Any) -> Any:
     )
 
 
-def _local_server(app: Any, host: str, port: int) -> Any:
-    """Chalice's LocalDevServer, bound (it binds in its constructor) but not serving.
-
-    ``create_local_server`` rebases the app's class onto LocalChalice (thread-local
-    ``current_request``); doing that twice to one app would make the class its
-    own base, so an app already converted gets a server directly.
-    """
-    from chalice.local import LocalChalice, LocalDevServer, create_local_server
-
-    config = _chalice_config(app)
-    if isinstance(app, LocalChalice):
-        return LocalDevServer(app, config, host, port)
-    return create_local_server(app, config, host, port)
+def _local_server(app: Any, host: str, port: int, limits: Limits) -> LocalHTTPServer:
+    """sealq's local HTTP server around the app, bound (in its constructor) but not serving."""
+    return LocalHTTPServer((host, port), app, _chalice_config(app), limits)
 
 
 @dataclass
@@ -229,12 +222,18 @@ def _teardown(moto: Any, restore_env: Mapping[str, str | None]) -> None:
 
 
 def start(
-    port: int = 0, host: str = DEFAULT_HOST, *, app: Any = None, app_spec: str = DEFAULT_APP
+    port: int = 0,
+    host: str = DEFAULT_HOST,
+    *,
+    app: Any = None,
+    app_spec: str = DEFAULT_APP,
+    limits: Limits | None = None,
 ) -> LocalStack:
     """Start the whole stack in this process; serving when it returns.
 
     ``app`` is a Chalice app object (tests pass a stub); without it ``app_spec``
-    is imported once the environment is set.
+    is imported once the environment is set. ``limits`` bound request bodies and
+    stalled connections (API Gateway's by default).
     """
     moto = None
     restore: dict[str, str | None] = {}
@@ -268,11 +267,10 @@ def start(
         if app is None:
             app = load_app(app_spec)
         try:
-            server = _local_server(app, host, port)
+            http = _local_server(app, host, port, limits or Limits())
         except OSError as err:
             raise DevServerError(f"cannot listen on {host}:{port}: {err.strerror}") from None
-        http = server.server
-        bound_host, bound_port = http.server_address[:2]
+        bound_host, bound_port = http.socket.getsockname()[:2]
         thread = threading.Thread(target=http.serve_forever, name="sealq-http", daemon=True)
         thread.start()
     except BaseException:
