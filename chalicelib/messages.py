@@ -321,18 +321,41 @@ class Messages:
         here (this queue, and those that redrove into it). ``deadline`` is the
         monotonic time after which no further message is opened.
         """
-        raw = self._store.receive(
-            queue.backing_url,
-            max_messages=max_messages,
-            visibility_timeout=visibility_timeout,
-            wait_seconds=wait_seconds,
-            attempt_id=attempt_id,
+        fetch = {"max_messages": max_messages, "visibility_timeout": visibility_timeout,
+                 "attempt_id": attempt_id}
+        out, refusals, fetched, quarantined = self._receive_round(
+            queue, fetch, wait_seconds, system_attribute_names, message_attribute_names,
+            accept, deadline,
         )
+        if not out and quarantined:
+            # Everything fetched was quarantined (a FIFO group's head, say): look once more
+            # rather than answer empty while healthy messages wait behind it.
+            out, refusals, fetched, _ = self._receive_round(
+                queue, {**fetch, "attempt_id": None}, 0, system_attribute_names,
+                message_attribute_names, accept, deadline,
+            )
+        if not out and refusals and len(refusals) == fetched:
+            raise refusals[0]
+        return out
+
+    def _receive_round(
+        self,
+        queue: Queue,
+        fetch: Mapping[str, Any],
+        wait_seconds: int | None,
+        system_attribute_names: list[str],
+        message_attribute_names: list[str],
+        accept: Accept,
+        deadline: float | None,
+    ) -> tuple[list[dict[str, Any]], list[errors.SqsError], int, int]:
+        """One backing receive, opened; (shaped messages, KMS refusals, fetched, quarantined)."""
+        raw = self._store.receive(queue.backing_url, wait_seconds=wait_seconds, **fetch)
         budget = self._receive_limit
         out: list[dict[str, Any]] = []
         returned: set[str] = set()
         kept: set[str] = set()  # refused by KMS: stay in flight, counted, redriven
         refusals: list[errors.SqsError] = []
+        quarantined = 0
         try:
             for item in raw:
                 if deadline is not None and out and (
@@ -350,6 +373,7 @@ class Messages:
                 except _Tampered as tampered:
                     self._to_quarantine(queue, item, tampered.reason)
                     kept.add(item.receipt_handle)  # deleted from the queue, or retried
+                    quarantined += 1
                     continue
                 shaped = self._shape(opened, system_attribute_names, message_attribute_names)
                 size = proxied_size(shaped)
@@ -363,9 +387,7 @@ class Messages:
             raise
         finally:
             self._hand_back(queue, [i for i in raw if i.receipt_handle not in returned | kept])
-        if not out and refusals and len(refusals) == len(raw):
-            raise refusals[0]
-        return out
+        return out, refusals, len(raw), quarantined
 
     def _hand_back(self, queue: Queue, items: list[BackingMessage]) -> None:
         """Make messages the client will not get visible again at once."""
