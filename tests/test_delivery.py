@@ -361,3 +361,58 @@ def test_receipt_handles_reveal_nothing_of_the_backing_store(fleet: Fleet) -> No
     raw = base64.urlsafe_b64decode(handle[len(handles.PREFIX):] + "==")
     for secret in (backing["ReceiptHandle"], pointer["key"], pointer["bucket"]):
         assert secret.encode() not in raw and secret not in handle
+
+
+# -- outage ride-through ------------------------------------------------------------------
+
+
+def test_a_key_service_outage_is_ridden_through_until_the_keys_deadline(
+    fleet: Fleet, clock: FakeClock
+) -> None:
+    handler = fleet.handler()
+    sqs = sqs_client(handler, retries=1)
+    url = sqs.create_queue(QueueName="q", Attributes={
+        "KmsDataKeyReusePeriodSeconds": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="warm")  # tier 1 holds the key now
+    sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)  # and the handle secret
+    core = fleet.cores[0]
+    core.handle = lambda payload: {  # type: ignore[method-assign]
+        "error": {"code": "ServiceUnavailable", "message": "down"}}
+
+    for n in range(5):  # the key service is down: the warm handler still seals and opens
+        sqs.send_message(QueueUrl=url, MessageBody=f"during {n}")
+    assert len(drain(sqs, url, rounds=2)) == 6
+    clock.advance(60)  # the key's deadline: never used at or after it
+    before = moto_sqs().get_queue_attributes(QueueUrl=backing_url_of("q"),
+                                             AttributeNames=["All"])["Attributes"]
+    with pytest.raises(ClientError) as raised:
+        sqs.send_message(QueueUrl=url, MessageBody="after the deadline")
+    assert raised.value.response["Error"]["Code"] == "RequestThrottled"
+    after = moto_sqs().get_queue_attributes(QueueUrl=backing_url_of("q"),
+                                            AttributeNames=["All"])["Attributes"]
+    assert after["ApproximateNumberOfMessages"] == before["ApproximateNumberOfMessages"] == "0"
+
+
+def test_the_operator_lists_counts_and_purges_a_queues_quarantine(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools import admin
+
+    sqs = fleet.sqs()
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    template = stored_bodies("q")[0]
+    drain(sqs, url, rounds=1)
+    for _ in range(2):
+        moto_sqs().send_message(QueueUrl=backing_url_of("q"), MessageBody=flip_last_bit(template))
+    drain(sqs, url, rounds=2)
+
+    def command(*args: str) -> dict[str, Any]:
+        assert admin.run(list(args)) == 0
+        return dict(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+
+    listed = command("quarantine-list", ACCOUNT, "q")
+    assert listed["Count"] == 2 and len(listed["MessageIds"]) == 2
+    assert command("quarantine-purge", ACCOUNT, "q")["Purged"] == 2
+    assert command("quarantine-count", ACCOUNT, "q")["Count"] == 0
+    assert admin.run(["quarantine-count", ACCOUNT, "nope"]) == 1

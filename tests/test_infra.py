@@ -181,10 +181,11 @@ def test_the_payload_bucket_is_private_and_expires_orphans_everywhere(stack: Non
 
     bucket = _merge_template()["PayloadBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
-    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
-    (local,) = provision.PAYLOAD_LIFECYCLE["Rules"]
-    assert rule["ExpirationInDays"] == local["Expiration"]["Days"]
-    assert rule["Prefix"] == local["Filter"]["Prefix"]
+    deployed = {(r["Prefix"], r["ExpirationInDays"])
+                for r in bucket["LifecycleConfiguration"]["Rules"]}
+    local = {(r["Filter"]["Prefix"], r["Expiration"]["Days"])
+             for r in provision.PAYLOAD_LIFECYCLE["Rules"]}
+    assert deployed == local == {("payloads/", 15), ("quarantine/", 15)}
     s3 = boto3.client("s3", region_name="us-east-1")
     rules = s3.get_bucket_lifecycle_configuration(Bucket=settings.get().payload_bucket)["Rules"]
-    assert rules[0]["Expiration"]["Days"] == local["Expiration"]["Days"]
+    assert {(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules} == local

@@ -36,7 +36,14 @@ PAYLOAD_LIFECYCLE: dict[str, Any] = {
             "Status": "Enabled",
             "Filter": {"Prefix": "payloads/"},
             "Expiration": {"Days": 15},
-        }
+        },
+        # Quarantined messages are kept at least as long as any queue keeps messages.
+        {
+            "ID": "expire-quarantine",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "quarantine/"},
+            "Expiration": {"Days": 15},
+        },
     ]
 }
 
