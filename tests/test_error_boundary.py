@@ -230,17 +230,7 @@ def test_delete_with_an_expired_fifo_handle_is_invalid_parameter_value(fleet: Fl
     sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g")
     handle = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
 
-    def expired(**_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
-
-        from tests.harness import _Raw
-
-        body = {"Successful": [], "Failed": [  # DeleteMessage is sealq's batch entry "0"
-            {"Id": "0", "SenderFault": True, "Code": "InvalidParameterValue",
-             "Message": "expired"}]}
-        return AWSResponse("x", 200, {}, _Raw(json.dumps(body).encode())), body
-
-    clients.get("messages").meta.events.register("before-call.sqs.DeleteMessageBatch", expired)
+    fail_backing(clients, "DeleteMessage", "InvalidParameterValue")
     err = refused(sqs.delete_message, QueueUrl=url, ReceiptHandle=handle)
     assert code_of(err) == "InvalidParameterValue"
     assert "expired" in err.response["Error"]["Message"]
@@ -308,6 +298,7 @@ def test_a_backing_failure_after_upload_removes_the_uploaded_objects(fleet: Flee
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
     before = snapshot()
     fail_backing(clients, "SendMessageBatch", "InternalError", 500)
+    fail_backing(clients, "SendMessage", "InternalError", 500)
     entries = [{"Id": str(i), "MessageBody": "b" * 300_000} for i in range(3)]
     err = refused(sqs.send_message_batch, QueueUrl=url, Entries=entries)
     assert code_of(err) == "RequestThrottled"
