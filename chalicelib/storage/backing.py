@@ -25,6 +25,25 @@ def _mirrored(attributes: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in attributes.items() if k in MIRRORED_ATTRIBUTES}
 
 
+def _message_fields(entry: Outgoing) -> dict[str, Any]:
+    """SendMessage's fields of one entry (a batch entry adds its Id)."""
+    fields: dict[str, Any] = {"MessageBody": entry.body}
+    if entry.delay is not None:
+        fields["DelaySeconds"] = entry.delay
+    if entry.group_id is not None:
+        fields["MessageGroupId"] = entry.group_id
+    if entry.dedup_id is not None:
+        fields["MessageDeduplicationId"] = entry.dedup_id
+    return fields
+
+
+def _sent(answer: Mapping[str, Any]) -> dict[str, str]:
+    result = {"MessageId": str(answer["MessageId"])}
+    if "SequenceNumber" in answer:
+        result["SequenceNumber"] = str(answer["SequenceNumber"])
+    return result
+
+
 class SqsMessageStore:
     """The :class:`~chalicelib.storage.ports.MessageStore` on real (or emulated) SQS."""
 
@@ -79,24 +98,10 @@ class SqsMessageStore:
     ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         if len(entries) == 1:
             return self._send_one(url, entries[0])
-        batch = []
-        for entry in entries:
-            item: dict[str, Any] = {"Id": entry.entry_id, "MessageBody": entry.body}
-            if entry.delay is not None:
-                item["DelaySeconds"] = entry.delay
-            if entry.group_id is not None:
-                item["MessageGroupId"] = entry.group_id
-            if entry.dedup_id is not None:
-                item["MessageDeduplicationId"] = entry.dedup_id
-            batch.append(item)
+        batch = [{"Id": entry.entry_id, **_message_fields(entry)} for entry in entries]
         with translating(_SERVICE):
             out = self._sqs.send_message_batch(QueueUrl=url, Entries=batch)
-        sent = {}
-        for ok in out.get("Successful", []):
-            result = {"MessageId": ok["MessageId"]}
-            if "SequenceNumber" in ok:
-                result["SequenceNumber"] = ok["SequenceNumber"]
-            sent[ok["Id"]] = result
+        sent = {ok["Id"]: _sent(ok) for ok in out.get("Successful", [])}
         refused = {bad["Id"]: bad.get("Code", "") for bad in out.get("Failed", [])}
         return sent, refused
 
@@ -105,19 +110,9 @@ class SqsMessageStore:
     ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         """One message with SendMessage: the same request count as a batch of one, and
         less work for the store (a batch is parsed and answered per entry)."""
-        item: dict[str, Any] = {"QueueUrl": url, "MessageBody": entry.body}
-        if entry.delay is not None:
-            item["DelaySeconds"] = entry.delay
-        if entry.group_id is not None:
-            item["MessageGroupId"] = entry.group_id
-        if entry.dedup_id is not None:
-            item["MessageDeduplicationId"] = entry.dedup_id
         with translating(_SERVICE):
-            out = self._sqs.send_message(**item)
-        result = {"MessageId": out["MessageId"]}
-        if "SequenceNumber" in out:
-            result["SequenceNumber"] = out["SequenceNumber"]
-        return {entry.entry_id: result}, {}
+            out = self._sqs.send_message(QueueUrl=url, **_message_fields(entry))
+        return {entry.entry_id: _sent(out)}, {}
 
     def receive(
         self,
