@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse, HeadersDict
+from botocore.config import Config
 
 from chalicelib import container, frontend, settings
 from chalicelib.aws import Clients
@@ -99,6 +100,7 @@ class Fleet:
         self.cores = []
         self.kms_clients: list[Any] = []
         dynamodb = serialized_dynamodb()  # shared: one lock for every key-service container
+        self.key_records = dynamodb  # the key-record client the cores share (fault injection)
         for index in range(key_service_containers):
             kms = boto3.client("kms", region_name=REGION)
             kms.meta.events.register("before-call.kms.*", self.kms.hook(index))
@@ -141,8 +143,9 @@ class Fleet:
         return sqs_client(handler or self.handler())
 
 
-def sqs_client(handler: frontend.Frontend) -> Any:
-    client = boto3.client("sqs", region_name=REGION, endpoint_url=ENDPOINT)
+def sqs_client(handler: frontend.Frontend, config: Config | None = None) -> Any:
+    """A boto3 SQS client answered by ``handler``; ``config`` e.g. to switch retries off."""
+    client = boto3.client("sqs", region_name=REGION, endpoint_url=ENDPOINT, config=config)
 
     def serve(request: Any, **_: Any) -> AWSResponse:
         body = request.body
