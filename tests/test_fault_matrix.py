@@ -270,27 +270,30 @@ class Case:
     def expected(self) -> Outcome:
         return self.row.expected[self.fault]
 
-    def client(self) -> Any:
-        if self.row.role == "kms":
+    def client(self, role: str | None = None) -> Any:
+        role = role or self.row.role
+        if role == "kms":
             return self.fleet.kms_clients[0]
-        if self.row.role == "key_records":
+        if role == "key_records":
             return self.fleet.key_records
-        return self.clients.get(self.row.role)
+        return self.clients.get(role)
 
-    def inject(self) -> None:
-        """From now on, every call of the row's operation fails with the case's fault.
+    def inject(self, role: str | None = None, operation: str | None = None) -> None:
+        """From now on, every call of the row's operation (or of ``operation`` by the
+        client of ``role``) fails with the case's fault.
 
         Registered first, so it also pre-empts the Lambda forwarder and the key
         records' lock (a hook that raises runs no later hook of the call).
         """
-        client = self.client()
+        client = self.client(role)
         service = client.meta.service_model.service_id.hyphenize()
+        operation = operation or self.row.operation
 
         def fail(**_: Any) -> None:
             self.hits += 1
-            raise aws_fault(client, self.row.operation, self.fault, self.row.gone_code)
+            raise aws_fault(client, operation, self.fault, self.row.gone_code)
 
-        client.meta.events.register_first(f"before-call.{service}.{self.row.operation}", fail)
+        client.meta.events.register_first(f"before-call.{service}.{operation}", fail)
         self.clock.advance(10)  # a write now would show in a timestamp
 
     def queue(self, **attributes: str) -> str:
@@ -490,3 +493,27 @@ def test_a_failing_backend_call_gives_sqs_its_error_and_changes_nothing(
     assert MARK not in caplog.text
     if case.expected == BROKEN:
         assert case.injected_code in caplog.text  # the operator learns what broke
+
+
+def test_a_receive_whose_hand_back_is_refused_too_leaves_its_messages_for_their_timeout(
+    world: None, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one case the handler cannot make good: opening fails and the backing store
+    refuses ChangeMessageVisibility(0) as well. The client still gets a retryable
+    error; the messages come back when their visibility timeout ends, as after a
+    consumer crash, and the log names each one."""
+    caplog.set_level(logging.INFO)
+    row = Row("s3-get", "payloads", "GetObject", receiving, outcomes())
+    case = Case(row, "throttled", clock, caplog)
+    url = case.queue()
+    case.healthy.send_message(QueueUrl=url, MessageBody=SMALL)
+    case.healthy.send_message(QueueUrl=url, MessageBody=BIG)
+    case.inject()
+    case.inject("messages", "ChangeMessageVisibility")
+
+    got, _ = case.answer(case.sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=10)
+
+    assert got == RETRY
+    assert case.visible_bodies(url) == []
+    assert caplog.text.count("could not hand back message") == 2
+    assert MARK not in caplog.text
