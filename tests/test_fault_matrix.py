@@ -132,6 +132,7 @@ def world() -> Iterator[None]:
             provision.ensure_resources()
             yield
             container.reset()
+            Store._clients = None
 
 
 _names = itertools.count()
@@ -140,11 +141,15 @@ _names = itertools.count()
 class Store:
     """Reads everything sealq keeps, with clients of its own (never the faulted ones)."""
 
+    _clients: tuple[Any, Any, Any] | None = None  # one set for the module: clients cost
+
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self._ddb = boto3.client("dynamodb", region_name=REGION)
-        self._sqs = boto3.client("sqs", region_name=REGION)
-        self._s3 = boto3.client("s3", region_name=REGION)
+        if Store._clients is None:
+            Store._clients = (boto3.client("dynamodb", region_name=REGION),
+                              boto3.client("sqs", region_name=REGION),
+                              boto3.client("s3", region_name=REGION))
+        self._ddb, self._sqs, self._s3 = Store._clients
 
     def _mine(self, item: dict[str, Any]) -> bool:
         name = str(item["name"]["S"])
@@ -184,9 +189,6 @@ class Store:
         """
         items = self._ddb.scan(TableName=settings.get().keys_table)["Items"]
         return [i["id"]["S"] for i in items if "lease_owner" in i or "encrypted" not in i]
-
-    def objects(self) -> list[str]:
-        return list(self.snapshot()["objects"])
 
 
 # -- a handler container whose backend calls fail on demand ----------------------------
