@@ -245,13 +245,13 @@ class Messages:
                     )
         return successful, failed
 
-    def _drop_payload(self, pointer: tuple[str, str]) -> None:
+    def _drop_payload(self, pointer: tuple[str, str], whose: str = "an unsent message") -> None:
         try:
             self._payloads.delete(*pointer)
         except StorageError as err:
             # The bucket's lifecycle rule removes it later; it is sealed meanwhile.
-            log.warning("payload of an unsent message left for expiry: %s %s",
-                        type(err).__name__, err.code)
+            log.warning("payload of %s left for expiry: %s %s",
+                        whose, type(err).__name__, err.code)
 
     def _prepare(self, queue: Queue, message: Outgoing, sender: str) -> _Prepared:
         dedup_id = message.dedup_id
@@ -523,7 +523,9 @@ class Messages:
                     (entry_id, _handle_error(refusal, given[entry_id], "DeleteMessage"))
                 )
             elif receipt.payload is not None:
-                self._drop_payload(receipt.payload)
+                # After the message is gone: a failure here must not fail the delete
+                # (the client would retry a delete that happened).
+                self._drop_payload(receipt.payload, "a deleted message")
         return failed
 
     def change_visibility(self, queue: Queue, handle: str, timeout: int) -> None:

@@ -314,7 +314,8 @@ class Registry:
         redrive = self._backing_redrive(
             queue.account, queue.fifo, attributes, (queue.queue_id, queue.arn)
         )
-        before: dict[str, str] = {}
+        # The record the change was planned on: what a failed backing half restores.
+        before: list[QueueRecord] = []
 
         def plan(current: Queue) -> Change | None:
             merged = {**current.attributes, **attributes}
@@ -325,8 +326,7 @@ class Registry:
                 merged.pop("SqsManagedSseEnabled", None)
             merged = {k: v for k, v in merged.items() if v != ""}
             validate_attributes(merged, fifo=current.fifo, creating=False)
-            before.clear()
-            before.update(current.attributes)
+            before[:] = [current.record]
             to_set, to_remove = _diff(current.attributes, merged)
             return Change(to_set, to_remove, modified=int(self._clock.now()))
 
@@ -337,15 +337,20 @@ class Registry:
         try:
             self._store.set_attributes(queue.backing_url, backing_change, redrive)
         except StorageError:
-            self._restore(queue, before)
+            self._restore(queue, before[0])
             raise
 
-    def _restore(self, queue: Queue, before: Mapping[str, str]) -> None:
-        """Put the attributes back as they were before a change whose backing half failed."""
+    def _restore(self, queue: Queue, before: QueueRecord) -> None:
+        """Put the attributes back as they were before a change whose backing half failed.
+
+        The modification time goes back too: LastModifiedTimestamp must not report
+        a change the client was told failed. (The version moves on: it is the lock.)
+        """
         try:
             current = self.get_fresh(queue.account, queue.name)
-            to_set, to_remove = _diff(current.attributes, before)
-            if not self._table.update(current.record, Change(to_set, to_remove)):
+            to_set, to_remove = _diff(current.attributes, before.attributes)
+            undo = Change(to_set, to_remove, modified=before.modified)
+            if not self._table.update(current.record, undo):
                 raise StorageError("dynamodb", "ConditionalCheckFailedException")
         except (StorageError, errors.SqsError) as err:
             log.error("queue attributes could not be restored after a failed change: %s",

@@ -100,6 +100,7 @@ class Fleet:
         self.cores = []
         self.kms_clients: list[Any] = []
         dynamodb = serialized_dynamodb()  # shared: one lock for every key-service container
+        self.key_records = dynamodb  # the key-record client the cores share (fault injection)
         for index in range(key_service_containers):
             kms = boto3.client("kms", region_name=REGION)
             kms.meta.events.register("before-call.kms.*", self.kms.hook(index))
@@ -142,9 +143,13 @@ class Fleet:
         return sqs_client(handler or self.handler())
 
 
-def sqs_client(handler: frontend.Frontend, *, retries: int | None = None) -> Any:
-    """A boto3 SQS client answered by ``handler``; ``retries`` caps its attempts."""
-    config = Config(retries={"total_max_attempts": retries}) if retries else None
+def sqs_client(
+    handler: frontend.Frontend, config: Config | None = None, *, retries: int | None = None
+) -> Any:
+    """A boto3 SQS client answered by ``handler``; ``config`` or ``retries`` (attempts)
+    e.g. to see an error rather than the SDK's retry of it."""
+    if retries:
+        config = Config(retries={"total_max_attempts": retries})
     client = SESSION.client("sqs", region_name=REGION, endpoint_url=ENDPOINT, config=config)
 
     def serve(request: Any, **_: Any) -> AWSResponse:

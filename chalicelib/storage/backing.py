@@ -10,12 +10,21 @@ Every botocore failure leaves as a :class:`~chalicelib.storage.errors.StorageErr
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from chalicelib.storage.errors import InvalidReceipt, NotInflight, Refused, translating
+from chalicelib.storage.errors import (
+    InvalidReceipt,
+    NotInflight,
+    Refused,
+    StorageError,
+    translating,
+)
 from chalicelib.storage.ports import MIRRORED_ATTRIBUTES, BackingMessage, Outgoing
+
+log = logging.getLogger("sealq.storage")
 
 BACKING_PREFIX = "sealq-"
 _SERVICE = "sqs"
@@ -65,10 +74,24 @@ class SqsMessageStore:
             attrs["FifoQueue"] = "true"
         with translating(_SERVICE):
             url: str = self._sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
-            arn: str = self._sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["QueueArn"]
-            )["Attributes"]["QueueArn"]
+        try:
+            with translating(_SERVICE):
+                arn: str = self._sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["QueueArn"]
+                )["Attributes"]["QueueArn"]
+        except StorageError:
+            # The caller never learns this queue's URL, so nothing else could remove it.
+            self._delete_quietly(url)
+            raise
         return url, arn
+
+    def _delete_quietly(self, url: str) -> None:
+        try:
+            with translating(_SERVICE):
+                self._sqs.delete_queue(QueueUrl=url)
+        except StorageError as err:
+            log.warning("could not remove a backing queue whose creation failed: %s %s",
+                        type(err).__name__, err.code)
 
     def set_attributes(
         self, url: str, attributes: Mapping[str, str], redrive: Mapping[str, object] | None
