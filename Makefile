@@ -3,6 +3,7 @@
 #   make run    the local stack: python -m tools.devserver (embedded moto, port 9324)
 #   make test   ruff, mypy, pytest (the CI command: .ci/run)
 #   make bench  python -m bench
+#   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := chalicelib tools tests $(wildcard bench) $(wildcard app.py)
 TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
-.PHONY: venv run test bench
+.PHONY: venv run test bench soak
 
 venv: $(STAMP)
 
@@ -30,3 +31,6 @@ test: venv
 
 bench: venv
 	$(PYTHON) -m bench
+
+soak: venv
+	$(PYTHON) -m bench.soak
