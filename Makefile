@@ -4,6 +4,7 @@
 #   make test   ruff, mypy, pytest (the CI command: .ci/run)
 #   make bench  python -m bench
 #   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py)
+#   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := chalicelib tools tests $(wildcard bench) $(wildcard app.py)
 TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
-.PHONY: venv run test bench admin
+.PHONY: venv run test bench soak admin
 
 venv: $(STAMP)
 
@@ -34,3 +35,5 @@ bench: venv
 
 admin: venv
 	$(PYTHON) -m tools.admin $(ARGS)
+soak: venv
+	$(PYTHON) -m bench.soak

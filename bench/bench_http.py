@@ -129,26 +129,51 @@ def _child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _read_until(stream: IO[str], marker: str, proc: subprocess.Popen[str]) -> str:
-    """The first stdout line containing ``marker``; the rest is drained on a thread."""
+def _read_until(
+    stream: IO[str],
+    marker: str,
+    proc: subprocess.Popen[str],
+    sink: IO[str] | None = None,
+    drains: list[threading.Thread] | None = None,
+) -> str:
+    """The first stdout line containing ``marker``; the rest is drained on a thread
+    (into ``sink`` when given; the thread is added to ``drains``)."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         line = stream.readline()
         if not line:
             raise RuntimeError(f"{proc.args!r} exited with {proc.wait()} before {marker!r}")
         if marker in line:
-            threading.Thread(target=stream.read, daemon=True).start()
+            drain = stream.read if sink is None else lambda: _copy(stream, sink)
+            thread = threading.Thread(target=drain, daemon=True)
+            thread.start()
+            if drains is not None:
+                drains.append(thread)
             return line
     raise RuntimeError(f"{proc.args!r} printed no {marker!r} within {START_TIMEOUT:.0f}s")
 
 
+def _copy(stream: IO[str], sink: IO[str]) -> None:
+    for line in stream:
+        sink.write(line)
+    sink.flush()
+
+
 @contextmanager
-def servers() -> Iterator[tuple[str, str]]:
+def servers(
+    log: IO[str] | None = None, output: IO[str] | None = None
+) -> Iterator[tuple[str, str]]:
     """(sealq URL, moto URL): a moto child process and the devserver pointed at it.
 
-    The devserver's stderr (its access log) goes to a temporary file, shown if it fails.
+    The devserver's stderr (its access log) goes to ``log`` (the caller's to read and
+    close), else to a temporary file; its tail is shown if the devserver fails to start.
+    Its stdout after the ``listening on`` line (the app's own log: Chalice sends the
+    ``sealq`` logger there) goes to ``output`` when given, else nowhere.
     """
-    log = tempfile.TemporaryFile("w+")
+    owned = log is None
+    drains: list[threading.Thread] = []
+    if log is None:
+        log = tempfile.TemporaryFile("w+")
     moto = subprocess.Popen(
         [sys.executable, "-c", _MOTO_CHILD],
         cwd=REPO_ROOT,
@@ -172,7 +197,7 @@ def servers() -> Iterator[tuple[str, str]]:
         )
         assert sealq.stdout is not None
         try:
-            line = _read_until(sealq.stdout, "listening on ", sealq)
+            line = _read_until(sealq.stdout, "listening on ", sealq, output, drains)
         except RuntimeError:
             log.seek(0)
             print(log.read()[-4000:], file=sys.stderr)
@@ -187,6 +212,8 @@ def servers() -> Iterator[tuple[str, str]]:
             except subprocess.TimeoutExpired:
                 sealq.kill()
                 sealq.wait()
+        for thread in drains:
+            thread.join(5)
         if moto.stdin is not None:
             moto.stdin.close()
         try:
@@ -194,7 +221,8 @@ def servers() -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             moto.kill()
             moto.wait()
-        log.close()
+        if owned:
+            log.close()
 
 
 # -- measuring --------------------------------------------------------------------------
