@@ -35,5 +35,6 @@ bench: venv
 
 admin: venv
 	$(PYTHON) -m tools.admin $(ARGS)
+
 soak: venv
 	$(PYTHON) -m bench.soak
