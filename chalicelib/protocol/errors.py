@@ -345,6 +345,17 @@ def unknown_operation(target: str | None) -> SqsError:
     )
 
 
+def malformed_query_string(message: str) -> SqsError:
+    """A query-protocol request whose parameters do not parse (AWS common errors: 404)."""
+    return SqsError(
+        "MalformedQueryString",
+        message,
+        query_code="MalformedQueryString",
+        status=404,
+        namespace=CORAL_NAMESPACE,
+    )
+
+
 def serialization_error(message: str = "Request body is not valid JSON.") -> SqsError:
     return SqsError("SerializationException", message, namespace=CORAL_NAMESPACE)
 

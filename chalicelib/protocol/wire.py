@@ -1,0 +1,56 @@
+"""Answer a client in the protocol it spoke: AWS JSON 1.0 or the query protocol.
+
+The choice is made from the request line and headers alone, before anything is
+parsed, so every error (a parse error included) goes back in the client's protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import json10, query
+from .errors import SqsError
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One request's protocol; ``queue_url`` is the queue its path names, if any."""
+
+    is_query: bool
+    query: Mapping[str, Sequence[str]]
+    queue_url: str | None = None
+
+    def parse(self, headers: Mapping[str, str], body: bytes | None) -> json10.SqsRequest:
+        if self.is_query:
+            return query.parse_request(headers, body, self.query, self.queue_url)
+        return json10.parse_request(headers, body)
+
+    def success(
+        self, request: json10.SqsRequest, data: Mapping[str, Any], request_id: str
+    ) -> json10.HttpResponse:
+        if self.is_query:
+            return query.success(request.action, data, request_id)
+        return json10.success(data, request_id)
+
+    def failure(self, err: SqsError, request_id: str) -> json10.HttpResponse:
+        if self.is_query:
+            return query.failure(err, request_id)
+        return json10.failure(err, request_id)
+
+
+def wire_for(
+    method: str,
+    headers: Mapping[str, str],
+    query_params: Mapping[str, Sequence[str]] | None = None,
+    queue_url: str | None = None,
+) -> Wire:
+    """JSON 1.0 when ``X-Amz-Target`` or the JSON content type says so; else query for
+    a form-encoded POST or a request with ``Action`` in its query string (or any GET);
+    anything else is answered as JSON 1.0, as before."""
+    params = query_params or {}
+    is_query = not json10.is_json_request(headers) and query.is_query_request(
+        method, headers, params
+    )
+    return Wire(is_query, params, queue_url)
