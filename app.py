@@ -24,28 +24,33 @@ CONTENT_TYPES = [
 ]
 
 
-def _serve() -> Response:
+def _serve(path: str = "/") -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it for every route call
     body = request.raw_body
+    query = request.query_params
     result = container.serve_http(
         dict(request.headers),
         body.encode("utf-8") if isinstance(body, str) else body,
         request.context,
         app.lambda_context,
+        method=request.method,
+        query={name: query.getlist(name) for name in query} if query else {},
+        path=path,
     )
     response_headers: dict[str, str | list[str]] = dict(result.headers)
     return Response(body=result.body, status_code=result.status, headers=response_headers)
 
 
-@app.route("/", methods=["POST"], content_types=CONTENT_TYPES)
+# GET serves the query protocol (``?Action=...``); POST both protocols.
+@app.route("/", methods=["GET", "POST"], content_types=CONTENT_TYPES)
 def root() -> Response:
     return _serve()
 
 
-@app.route("/{account}/{queue}", methods=["POST"], content_types=CONTENT_TYPES)
+@app.route("/{account}/{queue}", methods=["GET", "POST"], content_types=CONTENT_TYPES)
 def queue_path(account: str, queue: str) -> Response:
-    return _serve()
+    return _serve(f"/{account}/{queue}")
 
 
 @app.lambda_function(name="key_service")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,7 +217,8 @@ def serve_key_service(event: dict[str, Any]) -> dict[str, Any]:
 
 def serve_http(
     headers: Mapping[str, str], body: bytes | None, context: Mapping[str, Any],
-    lambda_context: Any,
+    lambda_context: Any, *, method: str = "POST",
+    query: Mapping[str, Sequence[str]] | None = None, path: str = "/",
 ) -> HttpResponse:
     """One API request on this process's handler container; never raises."""
     try:
@@ -229,5 +230,6 @@ def serve_http(
         log.error("handler cannot start: %s", type(err).__name__)
         return json10.failure(errors.internal_failure(), json10.new_request_id())
     return frontend.handle(
-        headers, body, frontend.base_url(headers, context), deadline_from(lambda_context)
+        headers, body, frontend.base_url(headers, context), deadline_from(lambda_context),
+        method=method, query=query, path=path,
     )

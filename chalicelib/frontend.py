@@ -11,13 +11,14 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chalicelib.actions import Actions, Caller
 from chalicelib.failures import key_service_error, storage_error
 from chalicelib.keyservice.api import KeyService, KeyServiceError
 from chalicelib.protocol import errors, json10
+from chalicelib.protocol.wire import wire_for
 from chalicelib.storage.errors import StorageError
 
 log = logging.getLogger("sealq.frontend")
@@ -55,26 +56,33 @@ class Frontend:
         body: bytes | None,
         base_url: str,
         deadline: float | None = None,
+        *,
+        method: str = "POST",
+        query: Mapping[str, Sequence[str]] | None = None,
+        path: str = "/",
     ) -> json10.HttpResponse:
-        """Answer one request. ``deadline`` (``time.monotonic()`` seconds) is when the
-        invocation must have answered; None means no limit (the local server)."""
+        """Answer one request, in the protocol it spoke (JSON 1.0 or query). ``deadline``
+        (``time.monotonic()`` seconds) is when the invocation must have answered; None
+        means no limit (the local server). ``query`` is the decoded query string;
+        ``path`` is ``/`` or a queue's ``/{account}/{queue}``."""
         request_id = json10.new_request_id()
+        wire = wire_for(method, headers, query, base_url + path if path != "/" else None)
         try:
-            request = json10.parse_request(headers, body)
+            request = wire.parse(headers, body)
             caller = Caller(account=self._account, base_url=base_url, deadline=deadline)
             result = self.actions.dispatch(caller, request)
-            return json10.success(result, request_id)
+            return wire.success(request, result, request_id)
         except errors.SqsError as err:
-            return json10.failure(err, request_id)
+            return wire.failure(err, request_id)
         except StorageError as err:
-            return json10.failure(storage_error(err), request_id)
+            return wire.failure(storage_error(err), request_id)
         except KeyServiceError as err:
-            return json10.failure(key_service_error(err), request_id)
+            return wire.failure(key_service_error(err), request_id)
         except Exception as exc:  # noqa: BLE001 - the client gets InternalFailure, never a trace
             # Log where it failed, not the exception's text: it may quote a message.
             frames = "".join(traceback.format_tb(exc.__traceback__))
             log.error("request %s failed with %s\n%s", request_id, type(exc).__name__, frames)
-            return json10.failure(errors.internal_failure(), request_id)
+            return wire.failure(errors.internal_failure(), request_id)
 
     def base_url(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> str:
         """Where clients reach this service, for queue URLs: configured, else from the request."""

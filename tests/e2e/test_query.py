@@ -1,0 +1,107 @@
+"""The query protocol over HTTP: an old-SDK stand-in and plain GETs against the real server."""
+
+from __future__ import annotations
+
+import http.client
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from botocore.config import Config
+
+from tests.e2e.conftest import EXTERNAL_ENDPOINT
+from tests.query_client import NAMESPACE, query_client
+
+pytestmark = pytest.mark.e2e
+
+NS = {"q": NAMESPACE}
+
+
+@pytest.fixture(scope="module")
+def old_sdk(sealq_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return query_client(
+        sealq_endpoint,
+        Path(tmp_path_factory.mktemp("query-model")),
+        Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60),
+    )
+
+
+def _request(
+    endpoint: str, method: str, target: str, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+    try:
+        conn.request(method, target, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_an_old_sdk_sends_and_receives_over_http(
+    old_sdk: Any, queue_name: Callable[[str], str]
+) -> None:
+    url = old_sdk.create_queue(QueueName=queue_name("query"), tags={"k": "v"})["QueueUrl"]
+    attributes = {
+        "s": {"DataType": "String", "StringValue": "x"},
+        "b": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+    }
+    sent = old_sdk.send_message(QueueUrl=url, MessageBody="hi\r\n<&>", MessageAttributes=attributes)
+    got = old_sdk.receive_message(
+        QueueUrl=url, AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=1
+    )["Messages"]
+    assert [m["Body"] for m in got] == ["hi\r\n<&>"]
+    assert got[0]["MessageAttributes"] == attributes
+    assert got[0]["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    old_sdk.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    assert old_sdk.list_queue_tags(QueueUrl=url)["Tags"] == {"k": "v"}
+    old_sdk.delete_queue(QueueUrl=url)
+    with pytest.raises(old_sdk.exceptions.QueueDoesNotExist):
+        old_sdk.get_queue_url(QueueName=url.rsplit("/", 1)[1])
+
+
+def test_get_with_an_action_is_served_as_xml(
+    sealq_endpoint: str, old_sdk: Any, queue_name: Callable[[str], str]
+) -> None:
+    name = queue_name("get")
+    url = old_sdk.create_queue(QueueName=name)["QueueUrl"]
+    query = urlencode({"Action": "GetQueueUrl", "QueueName": name, "Version": "2012-11-05"})
+    status, headers, body = _request(sealq_endpoint, "GET", f"/?{query}")
+    assert status == 200
+    assert headers["Content-Type"] == "text/xml"
+    root = ET.fromstring(body)
+    assert root.find("q:GetQueueUrlResult/q:QueueUrl", NS).text == url  # type: ignore[union-attr]
+    path = urlsplit(url).path
+    status, _, body = _request(
+        sealq_endpoint, "POST", path, b"Action=SendMessage&Version=2012-11-05&MessageBody=p"
+    )
+    assert status == 200, body
+    status, _, body = _request(sealq_endpoint, "GET", f"{path}?Action=ReceiveMessage")
+    assert status == 200
+    assert ET.fromstring(body).find(  # type: ignore[union-attr]
+        "q:ReceiveMessageResult/q:Message/q:Body", NS
+    ).text == "p"
+    old_sdk.delete_queue(QueueUrl=url)
+
+
+def test_a_missing_queue_is_an_xml_error_with_status_400(sealq_endpoint: str) -> None:
+    query = urlencode({"Action": "GetQueueUrl", "QueueName": "no-such-queue-here"})
+    status, _, body = _request(sealq_endpoint, "GET", f"/?{query}")
+    assert status == 400
+    root = ET.fromstring(body)
+    assert root.find("q:Error/q:Code", NS).text == (  # type: ignore[union-attr]
+        "AWS.SimpleQueueService.NonExistentQueue"
+    )
+
+
+def test_a_get_without_an_action_is_still_refused(sealq_endpoint: str) -> None:
+    if EXTERNAL_ENDPOINT:
+        pytest.skip("the local server's own answer")
+    status, headers, _ = _request(sealq_endpoint, "GET", "/?QueueName=x")
+    assert status == 405
+    assert headers["x-amzn-query-error"] == "InvalidAction;Sender"
