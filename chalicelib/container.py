@@ -93,7 +93,7 @@ def key_service_core(
 def key_service_client(
     conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
     sleep: Callable[[float], None] = time.sleep,
-) -> KeyService:
+) -> KeyServiceClient:
     """How handlers reach the key service: Lambda Invoke when deployed, else in-process.
 
     In Lambda the handler has no KMS permission, so running the key service

@@ -196,6 +196,7 @@ def test_provisioning_against_an_external_endpoint_creates_only_what_is_missing(
         assert first.aws_endpoint == external_moto
         assert first.created == [
             "table sealq-queues",
+            "table sealq-accounts",
             "bucket sealq-payloads",
             "key alias/sealq-default",
         ]

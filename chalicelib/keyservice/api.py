@@ -14,12 +14,17 @@ Wire format (JSON, one object per call)::
       -> {"ok": {"plaintext": b64}}
     {"op": "service_secret", "name": str}
       -> {"ok": {"plaintext": b64}}
+    {"op": "seal_secret", "context": {"sealq:access-key-id": str}, "plaintext": b64}
+      -> {"ok": {"sealed": b64}}      (an ESDK message under the default CMK)
+    {"op": "open_secret", "context": {"sealq:access-key-id": str}, "sealed": b64}
+      -> {"ok": {"plaintext": b64}}
     any failure
       -> {"error": {"code": str, "message": str}}
 
 ``code`` is an SQS error code: KmsDisabled, KmsNotFound, KmsAccessDenied,
 KmsInvalidState, KmsThrottled, KmsInvalidKeyUsage, KmsOptInRequired,
-ServiceUnavailable (transient: retry) or InternalFailure. Messages never contain key material.
+ServiceUnavailable (transient: retry), InternalFailure, or InvalidCiphertext (an
+envelope or key that does not open under its context). Messages never contain key material.
 """
 
 from __future__ import annotations
@@ -106,3 +111,11 @@ class KeyService(Protocol):
         Created once (GenerateDataKey under the default CMK), stored only encrypted.
         """
         ...
+
+
+class SecretService(Protocol):
+    """Sealing and opening access-key secrets; only the key service calls KMS for them."""
+
+    def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes: ...
+
+    def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes: ...
