@@ -33,6 +33,7 @@ def _serve() -> Response:
         body.encode("utf-8") if isinstance(body, str) else body,
         request.context,
         app.lambda_context,
+        request.query_params,
     )
     response_headers: dict[str, str | list[str]] = dict(result.headers)
     return Response(body=result.body, status_code=result.status, headers=response_headers)

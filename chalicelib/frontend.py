@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.actions import Actions, Caller
-from chalicelib.failures import key_service_error, storage_error
+from chalicelib.auth.sigv4 import Identity, SignedRequest, Verifier
+from chalicelib.failures import access_key_error, key_service_error, storage_error
 from chalicelib.keyservice.api import KeyService, KeyServiceError
 from chalicelib.protocol import errors, json10
 from chalicelib.storage.errors import StorageError
@@ -44,10 +45,18 @@ class ServiceSecrets:
 
 
 class Frontend:
-    def __init__(self, actions: Actions, *, account: str, public_url: str = "") -> None:
+    def __init__(self, actions: Actions, *, verifier: Verifier, public_url: str = "") -> None:
         self.actions = actions
-        self._account = account
+        self._verifier = verifier
         self._public_url = public_url
+
+    def authenticate(self, request: SignedRequest) -> Identity:
+        """Who signed ``request``; every refusal is an SQS error, and nothing is served
+        when the access keys cannot be read."""
+        try:
+            return self._verifier.verify(request)
+        except (StorageError, KeyServiceError) as err:
+            raise access_key_error(err) from None
 
     def handle(
         self,
@@ -55,13 +64,20 @@ class Frontend:
         body: bytes | None,
         base_url: str,
         deadline: float | None = None,
+        *,
+        method: str = "POST",
+        path: str = "/",
+        query: str = "",
     ) -> json10.HttpResponse:
         """Answer one request. ``deadline`` (``time.monotonic()`` seconds) is when the
-        invocation must have answered; None means no limit (the local server)."""
+        invocation must have answered; None means no limit (the local server).
+        ``method``, ``path`` (as the client signed it) and the raw ``query`` are checked
+        with the SigV4 signature before anything else."""
         request_id = json10.new_request_id()
         try:
+            identity = self.authenticate(SignedRequest(method, path, query, headers, body or b""))
             request = json10.parse_request(headers, body)
-            caller = Caller(account=self._account, base_url=base_url, deadline=deadline)
+            caller = Caller(account=identity.account, base_url=base_url, deadline=deadline)
             result = self.actions.dispatch(caller, request)
             return json10.success(result, request_id)
         except errors.SqsError as err:

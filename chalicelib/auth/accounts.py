@@ -151,6 +151,31 @@ class Accounts:
                 return NewAccessKey(account_id, key_id, secret)
         raise RuntimeError("could not find a free access key id")
 
+    def register_access_key(self, account_id: str, access_key_id: str, secret: str) -> bool:
+        """Store a key whose id and secret were made elsewhere (the local stack's saved
+        profile, test fixtures); False when that id is taken."""
+        if len(access_key_id) != 20 or not access_key_id.isalnum() or len(secret) != 40:
+            raise ValueError("an access key id is 20 letters or digits, a secret 40 characters")
+        if self._store.get_account(account_id) is None:
+            raise UnknownAccount(account_id)
+        sealed = self._secrets.seal_secret(
+            context=secret_context(access_key_id), plaintext=secret.encode("ascii"))
+        return self._store.put_key(
+            AccessKey(access_key_id, account_id, ACTIVE, self._clock.now(), sealed))
+
+    def ensure_account(self, account_id: str, name: str) -> Account:
+        """The account ``account_id``, created under ``name`` if it does not exist."""
+        found = self._store.get_account(account_id)
+        if found is not None:
+            return found
+        self._store.put_account(Account(account_id, name, self._clock.now()))
+        found = self._store.get_account(account_id)
+        assert found is not None
+        return found
+
+    def key_exists(self, access_key_id: str) -> bool:
+        return self._store.get_key(access_key_id) is not None
+
     def list_accounts(self) -> list[Account]:
         return sorted(self._store.list_accounts(), key=lambda a: a.account_id)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # A transient failure (KMS or DynamoDB throttled, 5xx or timed out; the key service
 # itself unreachable): the handler answers with a retryable error.
@@ -113,6 +113,7 @@ class KeyService(Protocol):
         ...
 
 
+@runtime_checkable
 class SecretService(Protocol):
     """Sealing and opening access-key secrets; only the key service calls KMS for them."""
 
