@@ -24,19 +24,16 @@ CONTENT_TYPES = [
 ]
 
 
-def _serve(path: str = "/") -> Response:
+def _serve() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it for every route call
     body = request.raw_body
-    query = request.query_params
     result = container.serve_http(
         dict(request.headers),
         body.encode("utf-8") if isinstance(body, str) else body,
         request.context,
         app.lambda_context,
-        method=request.method,
-        query={name: query.getlist(name) for name in query} if query else {},
-        path=path,
+        request.query_params,
     )
     response_headers: dict[str, str | list[str]] = dict(result.headers)
     return Response(body=result.body, status_code=result.status, headers=response_headers)
@@ -50,7 +47,7 @@ def root() -> Response:
 
 @app.route("/{account}/{queue}", methods=["GET", "POST"], content_types=CONTENT_TYPES)
 def queue_path(account: str, queue: str) -> Response:
-    return _serve(f"/{account}/{queue}")
+    return _serve()
 
 
 @app.lambda_function(name="key_service")

@@ -40,8 +40,7 @@ from chalicelib.clock import Clock, FakeClock
 from chalicelib.keycache import HandlerKeyCache
 from chalicelib.keyservice.api import DataKey
 from chalicelib.sealing import Sealer
-from tests.harness import REGION, Fleet, KmsCounter
-from tools import provision
+from tests.harness import REGION, Fleet, KmsCounter, provision_stack
 
 ACCOUNT = settings.DEFAULT_ACCOUNT
 # What SQS answers per ReceiveMessage at most: a receive drains at most this many.
@@ -478,7 +477,7 @@ def sandbox() -> Iterator[None]:
 def moto_stack() -> Iterator[None]:
     """An in-process moto backend with sealq's tables, bucket and default CMK."""
     with sandbox(), mock_aws():
-        provision.ensure_resources()
+        provision_stack()
         yield
 
 

@@ -43,6 +43,8 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from tools import localcreds
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 SIZES = (1024, 64 * 1024)
@@ -159,11 +161,18 @@ def _copy(stream: IO[str], sink: IO[str]) -> None:
     sink.flush()
 
 
+def sealq_session(credentials: tuple[str, str]) -> Any:
+    """A boto3 session signing with the devserver's local access key (id, secret)."""
+    return boto3.session.Session(aws_access_key_id=credentials[0],
+                                 aws_secret_access_key=credentials[1], region_name=REGION)
+
+
 @contextmanager
 def servers(
     log: IO[str] | None = None, output: IO[str] | None = None
-) -> Iterator[tuple[str, str]]:
-    """(sealq URL, moto URL): a moto child process and the devserver pointed at it.
+) -> Iterator[tuple[str, str, tuple[str, str]]]:
+    """(sealq URL, moto URL, the local access key's (id, secret)): a moto child process
+    and the devserver pointed at it, its profile kept in a temporary directory.
 
     The devserver's stderr (its access log) goes to ``log`` (the caller's to read and
     close), else to a temporary file; its tail is shown if the devserver fails to start.
@@ -174,6 +183,7 @@ def servers(
     drains: list[threading.Thread] = []
     if log is None:
         log = tempfile.TemporaryFile("w+")
+    state = tempfile.TemporaryDirectory(prefix="sealq-local-")
     moto = subprocess.Popen(
         [sys.executable, "-c", _MOTO_CHILD],
         cwd=REPO_ROOT,
@@ -189,7 +199,8 @@ def servers(
         sealq = subprocess.Popen(
             [sys.executable, "-m", "tools.devserver"],
             cwd=REPO_ROOT,
-            env=_child_env(SEALQ_AWS_ENDPOINT=moto_url, SEALQ_PORT="0"),
+            env=_child_env(SEALQ_AWS_ENDPOINT=moto_url, SEALQ_PORT="0",
+                           SEALQ_LOCAL_DIR=state.name),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -203,7 +214,10 @@ def servers(
             print(log.read()[-4000:], file=sys.stderr)
             raise
         sealq_url = line.split("listening on ", 1)[1].split()[0]
-        yield sealq_url, moto_url
+        credentials = localcreds.read_profile(Path(state.name) / "credentials")
+        if credentials is None:
+            raise RuntimeError("the devserver wrote no sealq-local profile")
+        yield sealq_url, moto_url, credentials
     finally:
         if sealq is not None and sealq.poll() is None:
             sealq.send_signal(signal.SIGINT)
@@ -221,6 +235,7 @@ def servers(
         except subprocess.TimeoutExpired:
             moto.kill()
             moto.wait()
+        state.cleanup()
         if owned:
             log.close()
 
@@ -305,11 +320,12 @@ def measure(work: Workload) -> HttpResult:
         aws_secret_access_key=DUMMY_ENV["AWS_SECRET_ACCESS_KEY"],
         region_name=REGION,
     )
-    with servers() as (sealq_url, moto_url):
+    with servers() as (sealq_url, moto_url, credentials):
         endpoints = {"sealq": sealq_url, "moto": moto_url}
+        sessions = {"sealq": sealq_session(credentials), "moto": session}
         pools: dict[str, list[tuple[Any, str]]] = {}
         for name, endpoint in endpoints.items():
-            clients = _clients(session, endpoint, work.clients)
+            clients = _clients(sessions[name], endpoint, work.clients)
             pools[name] = [
                 (sqs, sqs.create_queue(QueueName=f"bench-http-{name}-{i}")["QueueUrl"])
                 for i, sqs in enumerate(clients)

@@ -861,7 +861,8 @@ def run(work: Workload, server_log: IO[str], app_log: IO[str]) -> Result:
     sends = plan(work)
     specs = {spec.id: spec for send in sends for spec in send}
     began = time.monotonic()
-    with bench_http.servers(server_log, app_log) as (sealq_url, moto_url):
+    with bench_http.servers(server_log, app_log) as (sealq_url, moto_url, credentials):
+        backing_session, session = session, bench_http.sealq_session(credentials)
         admin = _sqs(session, sealq_url, record, work)
         attrs = {"VisibilityTimeout": str(work.visibility)}
         urls = {
@@ -869,7 +870,7 @@ def run(work: Workload, server_log: IO[str], app_log: IO[str]) -> Result:
             FIFO: admin.create_queue(QueueName="soak.fifo", Attributes={
                 **attrs, "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"],
         }
-        backing = Backing.find(session, moto_url)
+        backing = Backing.find(backing_session, moto_url)
         producers = [_sqs(session, sealq_url, record, work) for _ in range(work.producers)]
         consumers = [_sqs(session, sealq_url, record, work) for _ in range(work.consumers)]
         work_queue: queue.Queue[list[Spec]] = queue.Queue()

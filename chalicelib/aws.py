@@ -24,6 +24,7 @@ _POOL = {"max_pool_connections": 50}
 # role -> (service, budget): a role is one use of a service with its own timeouts.
 ROLES: dict[str, tuple[str, timeouts.Budget]] = {
     "queues": ("dynamodb", timeouts.QUEUE_TABLE),
+    "accounts": ("dynamodb", timeouts.QUEUE_TABLE),
     "messages": ("sqs", timeouts.MESSAGES),
     "long_poll": ("sqs", timeouts.LONG_POLL),
     "payloads": ("s3", timeouts.PAYLOADS),

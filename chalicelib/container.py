@@ -11,19 +11,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 
 from chalicelib import settings as settings_module
 from chalicelib.actions import Actions
+from chalicelib.auth.accounts import AccountStore, MemoryAccountStore
+from chalicelib.auth.dynamo import DynamoAccountStore
+from chalicelib.auth.keys import AccessKeyCache
+from chalicelib.auth.sigv4 import Verifier
 from chalicelib.aws import Clients
 from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
 from chalicelib.frontend import Frontend, ServiceSecrets, deadline_from
 from chalicelib.keycache import HandlerKeyCache
-from chalicelib.keyservice.api import KeyService
+from chalicelib.keyservice.api import KeyService, SecretService
 from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
 from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
@@ -56,6 +61,7 @@ class Ports:
     messages: MessageStore
     payloads: PayloadStore
     quarantine: QuarantineStore
+    accounts: AccountStore
 
 
 def aws_ports(conf: Settings, clients: Clients) -> Ports:
@@ -64,13 +70,14 @@ def aws_ports(conf: Settings, clients: Clients) -> Ports:
         messages=SqsMessageStore(clients.get("messages"), poll_client=clients.get("long_poll")),
         payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
         quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
+        accounts=DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
     )
 
 
 def memory_ports(clock: Clock) -> Ports:
     """In-memory storage (tests of the domain without moto)."""
     return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore(),
-                 MemoryQuarantineStore())
+                 MemoryQuarantineStore(), MemoryAccountStore())
 
 
 def key_service_core(
@@ -93,7 +100,7 @@ def key_service_core(
 def key_service_client(
     conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
     sleep: Callable[[float], None] = time.sleep,
-) -> KeyService:
+) -> KeyServiceClient:
     """How handlers reach the key service: Lambda Invoke when deployed, else in-process.
 
     In Lambda the handler has no KMS permission, so running the key service
@@ -118,8 +125,25 @@ def build_frontend(
     key_service: KeyService,
     clock: Clock = SYSTEM_CLOCK,
     local_clock: Clock = MONOTONIC_CLOCK,
+    secrets: SecretService | None = None,
+    auth_clock: Clock = SYSTEM_CLOCK,
 ) -> Frontend:
-    """A handler container's domain and frontend over the given ports and key service."""
+    """A handler container's domain and frontend over the given ports and key service.
+
+    ``secrets`` opens access keys' sealed secrets (by default ``key_service``, which
+    must then implement :class:`SecretService`); ``auth_clock`` is the wall clock that
+    requests' X-Amz-Date is checked against (the clients', never a test's fake clock).
+    """
+    if secrets is None:
+        if not isinstance(key_service, SecretService):
+            raise TypeError("the key service cannot open access-key secrets: pass secrets=")
+        secrets = key_service
+    verifier = Verifier(
+        AccessKeyCache(ports.accounts, secrets, clock=local_clock, ttl=conf.auth_cache_ttl,
+                       max_entries=conf.handler_cache_size),
+        region=conf.region,
+        clock=auth_clock,
+    )
     keys = HandlerKeyCache(
         key_service,
         clock=clock,
@@ -145,9 +169,7 @@ def build_frontend(
         local_clock=local_clock,
         cache_ttl=conf.queue_cache_ttl,
     )
-    return Frontend(
-        Actions(registry, messages), account=conf.default_account, public_url=conf.public_url
-    )
+    return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url)
 
 
 def build_handler(
@@ -215,12 +237,26 @@ def serve_key_service(event: dict[str, Any]) -> dict[str, Any]:
     return service.handle(event)
 
 
+def canonical_query(params: Any) -> str:
+    """The query string of Lambda's decoded query parameters (a Chalice MultiDict or a
+    mapping), percent-encoded as SigV4 canonicalizes it."""
+    if not params:
+        return ""
+    getlist = getattr(params, "getlist", None)
+    pairs = [(k, v) for k in params for v in (getlist(k) if getlist else [params[k]])]
+    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}"
+                    for k, v in pairs)
+
+
 def serve_http(
     headers: Mapping[str, str], body: bytes | None, context: Mapping[str, Any],
-    lambda_context: Any, *, method: str = "POST",
-    query: Mapping[str, Sequence[str]] | None = None, path: str = "/",
+    lambda_context: Any, query_params: Any = None,
 ) -> HttpResponse:
-    """One API request on this process's handler container; never raises."""
+    """One API request on this process's handler container; never raises.
+
+    The path checked against the signature is ``context["path"]``: behind an API
+    Gateway stage that is the stage-prefixed path the client signed.
+    """
     try:
         frontend = handler()
     except SettingsError as err:  # the operator's message: it names the setting
@@ -231,5 +267,6 @@ def serve_http(
         return json10.failure(errors.internal_failure(), json10.new_request_id())
     return frontend.handle(
         headers, body, frontend.base_url(headers, context), deadline_from(lambda_context),
-        method=method, query=query, path=path,
+        method=str(context.get("httpMethod") or "POST"), path=str(context.get("path") or "/"),
+        query=canonical_query(query_params),
     )

@@ -54,3 +54,13 @@ def key_service_error(err: KeyServiceError) -> errors.SqsError:
         return errors.service_unavailable()
     log.error("key service failed: %s", err.code)
     return errors.internal_failure()
+
+
+def access_key_error(err: StorageError | KeyServiceError) -> errors.SqsError:
+    """Access keys could not be read (their table, or the key service opening a secret):
+    the request is refused, retryably when the fault is transient, never served."""
+    if isinstance(err, Transient) or (isinstance(err, KeyServiceError) and err.code == UNAVAILABLE):
+        log.warning("access keys unavailable: %s %s", type(err).__name__, err.code)
+        return errors.service_unavailable()
+    log.error("access keys cannot be read: %s %s", type(err).__name__, err.code)
+    return errors.internal_failure()

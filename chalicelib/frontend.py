@@ -11,11 +11,13 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from chalicelib.actions import Actions, Caller
-from chalicelib.failures import key_service_error, storage_error
+from chalicelib.auth.sigv4 import Identity, SignedRequest, Verifier
+from chalicelib.failures import access_key_error, key_service_error, storage_error
 from chalicelib.keyservice.api import KeyService, KeyServiceError
 from chalicelib.protocol import errors, json10
 from chalicelib.protocol.wire import wire_for
@@ -45,10 +47,18 @@ class ServiceSecrets:
 
 
 class Frontend:
-    def __init__(self, actions: Actions, *, account: str, public_url: str = "") -> None:
+    def __init__(self, actions: Actions, *, verifier: Verifier, public_url: str = "") -> None:
         self.actions = actions
-        self._account = account
+        self._verifier = verifier
         self._public_url = public_url
+
+    def authenticate(self, request: SignedRequest) -> Identity:
+        """Who signed ``request``; every refusal is an SQS error, and nothing is served
+        when the access keys cannot be read."""
+        try:
+            return self._verifier.verify(request)
+        except (StorageError, KeyServiceError) as err:
+            raise access_key_error(err) from None
 
     def handle(
         self,
@@ -58,18 +68,23 @@ class Frontend:
         deadline: float | None = None,
         *,
         method: str = "POST",
-        query: Mapping[str, Sequence[str]] | None = None,
         path: str = "/",
+        query: str = "",
     ) -> json10.HttpResponse:
-        """Answer one request, in the protocol it spoke (JSON 1.0 or query). ``deadline``
-        (``time.monotonic()`` seconds) is when the invocation must have answered; None
-        means no limit (the local server). ``query`` is the decoded query string;
-        ``path`` is ``/`` or a queue's ``/{account}/{queue}``."""
+        """Answer one request, in the protocol it spoke (JSON 1.0 or query).
+
+        ``deadline`` (``time.monotonic()`` seconds) is when the invocation must have
+        answered; None means no limit (the local server). ``method``, ``path`` (as the
+        client signed it: behind an API Gateway stage, with the stage) and the raw
+        ``query`` string are checked with the SigV4 signature before anything else; a
+        query-protocol request to a queue's path means that queue."""
         request_id = json10.new_request_id()
-        wire = wire_for(method, headers, query, base_url + path if path != "/" else None)
+        wire = wire_for(method, headers, parse_qs(query, keep_blank_values=True),
+                        _queue_url(base_url, path))
         try:
+            identity = self.authenticate(SignedRequest(method, path, query, headers, body or b""))
             request = wire.parse(headers, body)
-            caller = Caller(account=self._account, base_url=base_url, deadline=deadline)
+            caller = Caller(account=identity.account, base_url=base_url, deadline=deadline)
             result = self.actions.dispatch(caller, request)
             return wire.success(request, result, request_id)
         except errors.SqsError as err:
@@ -96,6 +111,12 @@ class Frontend:
         if domain.endswith(".amazonaws.com") and stage:
             return f"https://{domain}/{stage}"
         return f"{proto}://{host}"
+
+
+def _queue_url(base_url: str, path: str) -> str | None:
+    """The queue a request's path names (``.../{account}/{queue}``), if any."""
+    segments = [s for s in path.split("/") if s]
+    return f"{base_url}/{segments[-2]}/{segments[-1]}" if len(segments) >= 2 else None
 
 
 def deadline_from(lambda_context: Any) -> float | None:

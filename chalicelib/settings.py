@@ -26,6 +26,8 @@ class Settings:
     aws_endpoint: str | None
     queues_table: str
     keys_table: str
+    # Accounts and access keys (the sealed secrets): the handler only reads it.
+    accounts_table: str
     payload_bucket: str
     default_kms_key: str
     # Name or ARN of the key-service Lambda; empty means call it in-process.
@@ -46,6 +48,9 @@ class Settings:
     # Bytes of JSON a ReceiveMessage response may carry (Lambda's limit is 6 MB).
     receive_response_limit: int
     log_level: str
+    # Seconds a handler trusts a cached access-key record: a deactivated or deleted key
+    # stops working within this (chalicelib.auth.keys).
+    auth_cache_ttl: float = 30.0
     # Set by the Lambda runtime; empty when running anywhere else.
     lambda_function_name: str = ""
 
@@ -89,6 +94,7 @@ def from_environ(env: Mapping[str, str]) -> Settings:
         aws_endpoint=None if endpoint in ("", "aws") else endpoint,
         queues_table=env.get("SEALQ_QUEUES_TABLE", "sealq-queues"),
         keys_table=env.get("SEALQ_KEYS_TABLE", "sealq-keys"),
+        accounts_table=env.get("SEALQ_ACCOUNTS_TABLE", "sealq-accounts"),
         payload_bucket=env.get("SEALQ_PAYLOAD_BUCKET", "sealq-payloads"),
         default_kms_key=env.get("SEALQ_DEFAULT_KMS_KEY", "alias/sealq-default"),
         key_service_function=env.get("SEALQ_KEY_SERVICE_FUNCTION", ""),
@@ -103,6 +109,7 @@ def from_environ(env: Mapping[str, str]) -> Settings:
             env, "SEALQ_RECEIVE_RESPONSE_LIMIT", 5_500_000, 100_000, 6_000_000
         ),
         log_level=env.get("SEALQ_LOG_LEVEL", "INFO"),
+        auth_cache_ttl=_float(env, "SEALQ_AUTH_CACHE_TTL", 30.0, 0.0, 300.0),
         lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from moto import mock_aws
@@ -21,13 +22,15 @@ TEST_ENV = {
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees a real credential, a real endpoint or another test's settings."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees a real credential, a real endpoint or another test's settings; the
+    local stack's state (its access key profile) goes to the test's own directory."""
     for name in list(os.environ):
         if name.startswith("SEALQ_") or name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             monkeypatch.delenv(name, raising=False)
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SEALQ_LOCAL_DIR", str(tmp_path / ".sealq"))
     container.reset()
     yield
     container.reset()
@@ -47,10 +50,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def stack(moto: None) -> None:
-    """moto with sealq's tables, bucket and default CMK in place."""
-    from tools import provision
+    """moto with sealq's tables, bucket, default CMK and the test access key in place."""
+    from tests.harness import provision_stack
 
-    provision.ensure_resources()
+    provision_stack()
 
 
 @pytest.fixture

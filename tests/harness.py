@@ -15,21 +15,33 @@ import collections
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
-from botocore.awsrequest import AWSResponse, HeadersDict
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest, AWSResponse, HeadersDict
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from chalicelib import container, frontend, settings
+from chalicelib.auth.accounts import Accounts, AccountStore
+from chalicelib.auth.dynamo import DynamoAccountStore
 from chalicelib.aws import Clients
-from chalicelib.clock import Clock
+from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
+from chalicelib.keyservice.api import SecretService
 from chalicelib.keyservice.transport import InProcessTransport
+from chalicelib.protocol.json10 import HttpResponse
 
 ENDPOINT = "http://sealq.test"
 REGION = "us-east-1"
+# Every test stack has this one account and access key; in-process clients sign with it.
+TEST_ACCOUNT = settings.DEFAULT_ACCOUNT
+TEST_KEY_ID = "AKIASEALQTESTKEY0001"
+TEST_SECRET = "sealqTestSecretKey/0123456789abcdefghijk"
+TEST_CREDENTIALS = Credentials(TEST_KEY_ID, TEST_SECRET)
 # One session for every client the tests make: a session loads each service model
 # once, so clients come cheap (STYLE: share one boto3 session).
 SESSION = boto3.session.Session()
@@ -41,6 +53,49 @@ class _Raw:
 
     def stream(self, **_: Any) -> Iterator[bytes]:
         yield self._data
+
+
+def install_test_key(
+    store: AccountStore, secrets: SecretService, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """The test account and access key in ``store`` (sealed by ``secrets``), once."""
+    accounts = Accounts(store, secrets, clock)
+    accounts.ensure_account(TEST_ACCOUNT, "tests")
+    if not accounts.key_exists(TEST_KEY_ID):
+        accounts.register_access_key(TEST_ACCOUNT, TEST_KEY_ID, TEST_SECRET)
+
+
+def provision_stack() -> None:
+    """sealq's resources on the current AWS endpoint (moto), plus the test access key.
+
+    The key is sealed by a key service of its own, so no test's KMS counters see it.
+    """
+    from tools import provision
+
+    provision.ensure_resources()
+    conf = settings.get()
+    clients = Clients(SESSION, conf.region, conf.aws_endpoint)
+    install_test_key(DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
+                     container.key_service_client(conf, clients))
+
+
+def auth_secrets() -> KeyServiceClient:
+    """A key service for opening access-key secrets apart from the counted/faulted ones:
+    handlers open their key once per container and day, which is not message traffic."""
+    conf = settings.get()
+    return container.key_service_client(conf, Clients(SESSION, conf.region, conf.aws_endpoint))
+
+
+def signed_handle(
+    handler: frontend.Frontend, headers: Mapping[str, str], body: bytes,
+    base_url: str = ENDPOINT, deadline: float | None = None,
+) -> HttpResponse:
+    """``handler.handle`` for a request signed with the test key, as a client would send it."""
+    request = AWSRequest(method="POST", url=ENDPOINT + "/", data=body, headers=dict(headers))
+    request.headers["Host"] = urlsplit(ENDPOINT).netloc
+    SigV4Auth(TEST_CREDENTIALS, "sqs", REGION).add_auth(request)
+    signed = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+    return handler.handle(signed, body, base_url, deadline, method="POST", path="/")
 
 
 def _short_sleep(_seconds: float) -> None:
@@ -118,6 +173,7 @@ class Fleet:
                 )
             )
         self._next_core = itertools.cycle(range(key_service_containers))
+        self.secrets = auth_secrets()
 
     def handler(self, core: int | None = None) -> frontend.Frontend:
         """A new, cold handler container calling key-service container ``core``."""
@@ -135,6 +191,7 @@ class Fleet:
             key_service=client,
             clock=self.clock,
             local_clock=self.clock,
+            secrets=self.secrets,
         )
         return handler, clients
 
@@ -144,13 +201,18 @@ class Fleet:
 
 
 def sqs_client(
-    handler: frontend.Frontend, config: Config | None = None, *, retries: int | None = None
+    handler: frontend.Frontend, config: Config | None = None, *, retries: int | None = None,
+    credentials: Credentials = TEST_CREDENTIALS,
 ) -> Any:
-    """A boto3 SQS client answered by ``handler``; ``config`` or ``retries`` (attempts)
-    e.g. to see an error rather than the SDK's retry of it."""
+    """A boto3 SQS client answered by ``handler``, signing with ``credentials`` (the test
+    key); ``config`` or ``retries`` (attempts) e.g. to see an error rather than the SDK's
+    retry of it."""
     if retries:
         config = Config(retries={"total_max_attempts": retries})
-    client = SESSION.client("sqs", region_name=REGION, endpoint_url=ENDPOINT, config=config)
+    client = SESSION.client(
+        "sqs", region_name=REGION, endpoint_url=ENDPOINT, config=config,
+        aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
+    )
 
     def serve(request: Any, **_: Any) -> AWSResponse:
         body = request.body
@@ -159,7 +221,10 @@ def sqs_client(
         headers = {
             k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()
         }
-        resp = handler.handle(headers, body, ENDPOINT)
+        url = urlsplit(request.url)
+        headers.setdefault("Host", url.netloc)  # as the HTTP layer sends it
+        resp = handler.handle(headers, body, ENDPOINT, method=request.method,
+                              path=url.path or "/", query=url.query)
         return AWSResponse(
             request.url, resp.status, HeadersDict(resp.headers), _Raw(resp.body.encode("utf-8"))
         )

@@ -90,8 +90,15 @@ def query_model() -> dict[str, Any]:
     return model
 
 
-def query_client(endpoint: str, data_dir: Path, config: Config | None = None) -> Any:
-    """A boto3 SQS client that sends ``Action=...`` forms and reads XML."""
+def query_client(
+    endpoint: str, data_dir: Path, config: Config | None = None,
+    credentials: tuple[str, str] | None = None,
+) -> Any:
+    """A boto3 SQS client that sends ``Action=...`` forms and reads XML, signed with
+    ``credentials`` (access key id, secret): the test key by default."""
+    from tests.harness import TEST_KEY_ID, TEST_SECRET
+
+    key_id, secret = credentials or (TEST_KEY_ID, TEST_SECRET)
     target = data_dir / "sqs" / "2012-11-05"
     target.mkdir(parents=True, exist_ok=True)
     (target / "service-2.json").write_text(json.dumps(query_model()))
@@ -99,8 +106,8 @@ def query_client(endpoint: str, data_dir: Path, config: Config | None = None) ->
     core.set_config_variable("data_path", str(data_dir))
     session = boto3.session.Session(
         botocore_session=core,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         region_name="us-east-1",
     )
     client = session.client(

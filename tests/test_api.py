@@ -12,7 +12,7 @@ import pytest
 from chalicelib import settings
 from chalicelib.clock import FakeClock
 from chalicelib.protocol.md5 import md5_of_attributes
-from tests.harness import ENDPOINT, REGION, Fleet
+from tests.harness import ENDPOINT, REGION, Fleet, signed_handle
 
 
 @pytest.fixture
@@ -286,14 +286,16 @@ def test_purge_tags_and_visibility(sqs: Any) -> None:
 
 def test_unknown_action_and_malformed_json_get_sqs_errors(fleet: Fleet) -> None:
     handler = fleet.handler()
-    unknown = handler.handle(
+    unknown = signed_handle(
+        handler,
         {"X-Amz-Target": "AmazonSQS.Explode", "Content-Type": "application/x-amz-json-1.0"},
         b"{}",
         ENDPOINT,
     )
     assert unknown.status == 400
     assert "x-amzn-query-error" in unknown.headers
-    malformed = handler.handle(
+    malformed = signed_handle(
+        handler,
         {"X-Amz-Target": "AmazonSQS.ListQueues", "Content-Type": "application/x-amz-json-1.0"},
         b"{not json",
         ENDPOINT,

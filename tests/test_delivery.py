@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from chalicelib import handles, settings
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice.refusals import REFUSAL_TTL
-from tests.harness import REGION, Fleet, sqs_client
+from tests.harness import REGION, Fleet, signed_handle, sqs_client
 
 ACCOUNT = "000000000000"
 
@@ -325,7 +325,7 @@ def test_receive_responses_fit_the_lambda_proxy_whatever_the_bodies(
     request = json.dumps({"QueueUrl": url, "MaxNumberOfMessages": 10}).encode()
     seen = set()
     for _ in range(6):
-        response = handler.handle(headers, request, "http://x")
+        response = signed_handle(handler, headers, request, "http://x")
         proxied = json.dumps({"statusCode": 200, "headers": response.headers,
                               "body": response.body})
         assert len(proxied.encode()) < 6_291_456

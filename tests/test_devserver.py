@@ -27,7 +27,7 @@ import pytest
 from chalice import Chalice, Response
 from moto.server import ThreadedMotoServer
 
-from tools import devserver, provision
+from tools import devserver, localcreds, provision
 from tools.localhttp import Limits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -196,12 +196,29 @@ def test_provisioning_against_an_external_endpoint_creates_only_what_is_missing(
         assert first.aws_endpoint == external_moto
         assert first.created == [
             "table sealq-queues",
+            "table sealq-accounts",
             "bucket sealq-payloads",
             "key alias/sealq-default",
         ]
     with devserver.start(port=0, app=stub_app) as second:
         assert second.created == []
     assert os.environ["SEALQ_AWS_ENDPOINT"] == external_moto
+
+
+def test_the_local_access_key_is_saved_as_a_profile_and_kept_across_restarts() -> None:
+    path = Path(os.environ["SEALQ_LOCAL_DIR"]) / "credentials"
+    with devserver.start(port=0, app=stub_app) as first:
+        key = first.local_key
+    assert key is not None and key.credentials_file == path
+    assert localcreds.read_profile(path) == (key.access_key_id, key.secret_access_key)
+    assert path.stat().st_mode & 0o077 == 0
+    with devserver.start(port=0, app=stub_app) as second:  # a fresh embedded moto
+        assert second.local_key == key
+        ddb = boto3.client("dynamodb", endpoint_url=second.aws_endpoint, region_name="us-east-1")
+        item = ddb.get_item(TableName="sealq-accounts",
+                            Key={"id": {"S": f"key#{key.access_key_id}"}})["Item"]
+        assert item["account"]["S"] == "000000000000" and item["status"]["S"] == "Active"
+        assert key.secret_access_key.encode() not in bytes(item["secret"]["B"])
 
 
 def test_stop_restores_the_environment_it_changed() -> None:
@@ -333,6 +350,7 @@ def _process_env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("SEALQ_", "AWS_")) and k != "PYTHONPATH"
     }
+    env["SEALQ_LOCAL_DIR"] = os.environ["SEALQ_LOCAL_DIR"]  # the test's own, not the project's
     env.update(extra)
     return env
 
@@ -384,6 +402,8 @@ def test_the_command_never_logs_credentials(external_moto: str, tmp_path: Path) 
     assert "sealq: created" in everything
     assert key_id not in everything
     assert secret not in everything
+    saved = localcreds.read_profile(Path(os.environ["SEALQ_LOCAL_DIR"]) / "credentials")
+    assert saved is not None and saved[1] not in everything  # the local secret: profile only
 
 
 # The HTTP layer: API Gateway's limits and SQS-shaped errors for what no route serves

@@ -14,7 +14,7 @@ from chalicelib.clock import FakeClock
 from chalicelib.protocol.md5 import md5_of_attributes
 from chalicelib.storage.errors import Transient
 from chalicelib.storage.memory import MemoryKeyService
-from tests.harness import sqs_client
+from tests.harness import install_test_key, sqs_client
 
 
 class Memory:
@@ -26,6 +26,7 @@ class Memory:
             settings.get(), ports=self.ports, key_service=self.keys, clock=clock,
             local_clock=clock,
         )
+        install_test_key(self.ports.accounts, self.keys, clock)
         self.sqs = sqs_client(self.handler)
 
 

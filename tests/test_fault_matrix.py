@@ -126,10 +126,10 @@ def world() -> Iterator[None]:
         for name, value in TEST_ENV.items():
             patch.setenv(name, value)
         with mock_aws():
-            from tools import provision
+            from tests.harness import provision_stack
 
             container.reset()
-            provision.ensure_resources()
+            provision_stack()
             yield
             container.reset()
             Store._clients = None
@@ -255,6 +255,7 @@ class Case:
             key_service=KeyServiceClient(LambdaTransport(FUNCTION, invoke)),
             clock=self.clock,
             local_clock=self.clock,
+            secrets=self.fleet.secrets,
         )
         self.sqs = sqs_client(handler, ONE_ATTEMPT)
         # Setup and checks go through another container with its own key service, so

@@ -96,17 +96,23 @@ def test_the_key_service_gets_exactly_the_kms_calls_it_needs() -> None:
     assert kms == {"kms:generatedatakey", "kms:decrypt", "kms:describekey"}
 
 
-def test_each_function_reaches_only_its_own_table() -> None:
+def test_each_function_reaches_only_its_own_tables() -> None:
     conf = settings.from_environ({})
-    for function_name, table, other in [
-        ("api_handler", conf.queues_table, conf.keys_table),
-        ("key_service", conf.keys_table, conf.queues_table),
+    for function_name, tables in [
+        ("api_handler", {conf.queues_table, conf.accounts_table}),
+        ("key_service", {conf.keys_table}),
     ]:
         for action, resources in _allowed(_policy(function_name)):
             if action.startswith("dynamodb:"):
                 for resource in resources:
-                    assert resource.split(":table/", 1)[1].split("/")[0] == table, resource
-                    assert other not in resource
+                    assert resource.split(":table/", 1)[1].split("/")[0] in tables, resource
+
+
+def test_the_handler_only_reads_access_keys() -> None:
+    conf = settings.from_environ({})
+    on_accounts = {action for action, resources in _allowed(_policy("api_handler"))
+                   for resource in resources if resource.endswith(f":table/{conf.accounts_table}")}
+    assert on_accounts == {"dynamodb:getitem"}
 
 
 def test_the_handler_touches_only_backing_queues_the_bucket_and_the_key_service() -> None:
@@ -135,6 +141,7 @@ def test_deployed_names_match_the_settings_defaults() -> None:
     env = _config("api_handler").environment_variables
     assert env["SEALQ_QUEUES_TABLE"] == defaults.queues_table
     assert env["SEALQ_KEYS_TABLE"] == defaults.keys_table
+    assert env["SEALQ_ACCOUNTS_TABLE"] == defaults.accounts_table
     assert env["SEALQ_PAYLOAD_BUCKET"] == defaults.payload_bucket
     assert env["SEALQ_DEFAULT_KMS_KEY"] == defaults.default_kms_key
     # chalice deploy names functions <app>-<stage>-<name>.
@@ -157,6 +164,7 @@ def test_the_merge_template_tables_match_what_local_provisioning_creates() -> No
     for logical, schema in (
         ("QueuesTable", provision.QUEUES_TABLE_SCHEMA),
         ("KeysTable", provision.KEYS_TABLE_SCHEMA),
+        ("AccountsTable", provision.ACCOUNTS_TABLE_SCHEMA),
     ):
         props = resources[logical]["Properties"]
         for field, value in schema.items():
@@ -168,6 +176,7 @@ def test_the_merge_template_names_match_the_settings_defaults() -> None:
     resources = _merge_template()
     assert resources["QueuesTable"]["Properties"]["TableName"] == conf.queues_table
     assert resources["KeysTable"]["Properties"]["TableName"] == conf.keys_table
+    assert resources["AccountsTable"]["Properties"]["TableName"] == conf.accounts_table
     assert resources["PayloadBucket"]["Properties"]["BucketName"] == conf.payload_bucket
     assert resources["DefaultKeyAlias"]["Properties"]["AliasName"] == conf.default_kms_key
     handler_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]

@@ -7,17 +7,18 @@ import hashlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-from botocore.awsrequest import AWSResponse, HeadersDict
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest, AWSResponse, HeadersDict
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import FakeClock
 from chalicelib.frontend import Frontend
 from chalicelib.protocol.md5 import md5_of_attributes
 from chalicelib.protocol.validation import parse_message_attributes
-from tests.harness import ENDPOINT, Fleet, _Raw
+from tests.harness import ENDPOINT, REGION, TEST_CREDENTIALS, Fleet, _Raw
 from tests.query_client import NAMESPACE, query_client
 
 NS = {"q": NAMESPACE}
@@ -31,13 +32,12 @@ def handler(stack: None, clock: FakeClock) -> Frontend:
 def call(handler: Frontend, method: str, url: str, body: bytes | None = None,
          headers: dict[str, str] | None = None) -> tuple[int, ET.Element]:
     parts = urlsplit(url)
+    request = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers or {}))
+    request.headers["Host"] = parts.netloc
+    SigV4Auth(TEST_CREDENTIALS, "sqs", REGION).add_auth(request)  # signed, as any client
+    signed = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
     response = handler.handle(
-        headers or {},
-        body,
-        ENDPOINT,
-        method=method,
-        query=parse_qs(parts.query, keep_blank_values=True),
-        path=parts.path or "/",
+        signed, body, ENDPOINT, method=method, query=parts.query, path=parts.path or "/",
     )
     assert response.headers["Content-Type"] == "text/xml"
     return response.status, ET.fromstring(response.body)
@@ -53,9 +53,10 @@ def sqs(handler: Frontend, tmp_path: Path) -> Any:
             k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()
         }
         parts = urlsplit(request.url)
+        headers.setdefault("Host", parts.netloc)  # as the HTTP layer sends it
         response = handler.handle(
             headers, body, ENDPOINT, method=request.method,
-            query=parse_qs(parts.query), path=parts.path or "/",
+            query=parts.query, path=parts.path or "/",
         )
         assert response.headers["Content-Type"] == "text/xml"
         return AWSResponse(

@@ -12,7 +12,7 @@ import pytest
 from chalicelib import aws, timeouts
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice import service
-from tests.harness import SESSION, Fleet, sqs_client
+from tests.harness import SESSION, Fleet, signed_handle, sqs_client
 
 CONFIG = json.loads((Path(__file__).resolve().parents[1] / ".chalice" / "config.json").read_text())
 
@@ -106,10 +106,11 @@ def test_the_handler_shortens_a_long_poll_to_the_invocations_remaining_time(
                "Content-Type": "application/x-amz-json-1.0"}
     body = json.dumps(request).encode()
     for deadline_in in (28.0, 12.0):
-        response = handler.handle(headers, body, "http://x", time.monotonic() + deadline_in)
+        response = signed_handle(handler, headers, body, "http://x", time.monotonic() + deadline_in)
         assert response.status == 200
     assert 8 <= waits[0] <= 9 and waits[1] == 0  # 28 s left minus the reserve, to the second
     # The queue's own default wait is capped the same way.
     del request["WaitTimeSeconds"]
-    handler.handle(headers, json.dumps(request).encode(), "http://x", time.monotonic() + 28.0)
+    signed_handle(handler, headers, json.dumps(request).encode(), "http://x",
+                  time.monotonic() + 28.0)
     assert 8 <= waits[-1] <= 9

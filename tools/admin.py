@@ -1,13 +1,24 @@
-"""The operator's command (admin plane): reaches sealq's tables and bucket with the
-operator's own AWS credentials, never through the public API.
+"""The operator's command (admin plane): reaches sealq's tables, bucket and key service
+with the operator's own AWS credentials, never through the public API.
 
+    python -m tools.admin create-account NAME          a new account and its first access key
+    python -m tools.admin list-accounts
+    python -m tools.admin create-access-key ACCOUNT
+    python -m tools.admin list-access-keys ACCOUNT
+    python -m tools.admin deactivate-access-key KEY    (activate-access-key KEY undoes it)
+    python -m tools.admin delete-access-key KEY
+    python -m tools.admin allow-kms-key ACCOUNT CMK
+    python -m tools.admin disallow-kms-key ACCOUNT CMK
     python -m tools.admin quarantine-list ACCOUNT QUEUE
     python -m tools.admin quarantine-count ACCOUNT QUEUE
     python -m tools.admin quarantine-purge ACCOUNT QUEUE
 
-Configuration is the deployment's (``SEALQ_*`` variables: tables, bucket, endpoint).
-Output is one JSON object per command on stdout; quarantined records hold the
-messages as stored (sealed), never plaintext.
+Configuration is the deployment's (``SEALQ_*`` variables: tables, bucket, endpoint,
+``SEALQ_KEY_SERVICE_FUNCTION`` for a deployed stack's key service; without it the
+key service runs in this process). Output is one JSON object per command, on its
+last line of stdout. A new secret access key is printed once, there, and never
+logged or stored other than sealed by the key service. Handlers notice a
+deactivated or deleted key within ``SEALQ_AUTH_CACHE_TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -16,54 +27,120 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import boto3
 
-from chalicelib import settings
+from chalicelib import container, settings
+from chalicelib.auth.accounts import ACTIVE, INACTIVE, Accounts, UnknownAccount, UnknownKey
+from chalicelib.auth.dynamo import DynamoAccountStore
+from chalicelib.aws import Clients
+from chalicelib.clock import SYSTEM_CLOCK
+from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.settings import Settings
 from chalicelib.storage.errors import StorageError
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
 
+# command -> its positional arguments
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "create-account": ("name",),
+    "list-accounts": (),
+    "create-access-key": ("account",),
+    "list-access-keys": ("account",),
+    "deactivate-access-key": ("key",),
+    "activate-access-key": ("key",),
+    "delete-access-key": ("key",),
+    "allow-kms-key": ("account", "cmk"),
+    "disallow-kms-key": ("account", "cmk"),
+    "quarantine-list": ("account", "queue"),
+    "quarantine-count": ("account", "queue"),
+    "quarantine-purge": ("account", "queue"),
+}
 
-def _stores(conf: Settings) -> tuple[DynamoQueueTable, S3QuarantineStore]:
+
+def accounts(conf: Settings, session: boto3.session.Session | None = None) -> Accounts:
+    """The operator's account operations on the deployment ``conf`` describes."""
+    clients = Clients(session or boto3.session.Session(), conf.region, conf.aws_endpoint)
+    store = DynamoAccountStore(clients.get("accounts"), conf.accounts_table)
+    return Accounts(store, container.key_service_client(conf, clients), SYSTEM_CLOCK)
+
+
+def _quarantine(conf: Settings, command: str, account: str, queue: str) -> tuple[int, Any]:
     session = boto3.session.Session()
 
     def client(service: str) -> object:
         return session.client(service, region_name=conf.region, endpoint_url=conf.aws_endpoint)
 
-    return (DynamoQueueTable(client("dynamodb"), conf.queues_table),
-            S3QuarantineStore(client("s3"), conf.payload_bucket))
+    table = DynamoQueueTable(client("dynamodb"), conf.queues_table)
+    quarantine = S3QuarantineStore(client("s3"), conf.payload_bucket)
+    record = table.get(account, queue)
+    if record is None:
+        return 1, {"error": "QueueDoesNotExist", "queue": queue}
+    queue_id = record.queue_id or f"{record.account}-{record.name}"
+    if command == "quarantine-purge":
+        return 0, {"Queue": queue, "Purged": quarantine.purge(queue_id)}
+    ids = quarantine.list(queue_id)
+    out: dict[str, object] = {"Queue": queue, "Count": len(ids)}
+    if command == "quarantine-list":
+        out["MessageIds"] = ids
+    return 0, out
+
+
+def _accounts_command(ops: Accounts, command: str, args: argparse.Namespace) -> Any:
+    if command == "create-account":
+        account = ops.create_account(args.name)
+        return {"AccountName": account.name, **ops.create_access_key(account.account_id).as_json()}
+    if command == "list-accounts":
+        return {"Accounts": [{"AccountId": a.account_id, "AccountName": a.name,
+                              "KmsKeys": sorted(a.kms_keys)} for a in ops.list_accounts()]}
+    if command == "create-access-key":
+        return ops.create_access_key(args.account).as_json()
+    if command == "list-access-keys":
+        return {"AccessKeys": [{"AccessKeyId": k.access_key_id, "Status": k.status,
+                                "CreateDate": k.created_at}
+                               for k in ops.list_access_keys(args.account)]}
+    if command in ("deactivate-access-key", "activate-access-key"):
+        status = INACTIVE if command.startswith("de") else ACTIVE
+        ops.set_access_key_status(args.key, status)
+        return {"AccessKeyId": args.key, "Status": status}
+    if command == "delete-access-key":
+        ops.delete_access_key(args.key)
+        return {"AccessKeyId": args.key, "Deleted": True}
+    allowed = command == "allow-kms-key"
+    ops.set_kms_key(args.account, args.cmk, allowed)
+    return {"AccountId": args.account, "KmsKey": args.cmk, "Allowed": allowed}
 
 
 def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command",
-                        choices=["quarantine-list", "quarantine-count", "quarantine-purge"])
-    parser.add_argument("account")
-    parser.add_argument("queue")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command, names in COMMANDS.items():
+        each = sub.add_parser(command)
+        for name in names:
+            each.add_argument(name)
     args = parser.parse_args(argv)
     conf = conf or settings.get()
-    table, quarantine = _stores(conf)
     try:
-        record = table.get(args.account, args.queue)
-        if record is None:
-            print(json.dumps({"error": "QueueDoesNotExist", "queue": args.queue}))
-            return 1
-        queue_id = record.queue_id or f"{record.account}-{record.name}"
-        if args.command == "quarantine-purge":
-            print(json.dumps({"Queue": args.queue, "Purged": quarantine.purge(queue_id)}))
+        if args.command.startswith("quarantine-"):
+            code, out = _quarantine(conf, args.command, args.account, args.queue)
         else:
-            ids = quarantine.list(queue_id)
-            out: dict[str, object] = {"Queue": args.queue, "Count": len(ids)}
-            if args.command == "quarantine-list":
-                out["MessageIds"] = ids
-            print(json.dumps(out))
+            code, out = 0, _accounts_command(accounts(conf), args.command, args)
+    except UnknownAccount as err:
+        code, out = 1, {"error": "NoSuchAccount", "account": str(err)}
+    except UnknownKey as err:
+        code, out = 1, {"error": "NoSuchAccessKey", "key": str(err)}
+    except ValueError as err:
+        code, out = 1, {"error": "InvalidArgument", "message": str(err)}
     except StorageError as err:
         print(json.dumps({"error": type(err).__name__, "code": err.code}), file=sys.stderr)
         return 2
-    return 0
+    except KeyServiceError as err:
+        print(json.dumps({"error": "KeyServiceError", "code": err.code}), file=sys.stderr)
+        return 2
+    print(json.dumps(out))
+    return code
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import container, settings
-from tools import provision
+from chalicelib.keyservice.api import KeyServiceError
+from chalicelib.storage.errors import StorageError
+from tools import admin, localcreds, provision
 from tools.localhttp import Limits, LocalHTTPServer
 
 log = logging.getLogger("sealq.devserver")
@@ -194,6 +196,8 @@ class LocalStack:
     _http: Any = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     _moto: Any = field(repr=False, default=None)
+    # The local account's access key (profile ``sealq-local``), when one was set up.
+    local_key: localcreds.LocalKey | None = None
     _restore_env: dict[str, str | None] = field(repr=False, default_factory=dict)
     _stopped: bool = field(repr=False, default=False)
 
@@ -212,6 +216,12 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _state_dir() -> Path:
+    """Where the local stack keeps its state (``.sealq/`` under the project, git-ignored);
+    ``SEALQ_LOCAL_DIR`` moves it (tests)."""
+    return Path(os.environ.get("SEALQ_LOCAL_DIR") or PROJECT_DIR / ".sealq")
 
 
 def _teardown(moto: Any, restore_env: Mapping[str, str | None]) -> None:
@@ -264,6 +274,14 @@ def start(
         except (BotoCoreError, ClientError) as err:
             where = conf.aws_endpoint or "AWS"
             raise DevServerError(f"cannot prepare resources at {where}: {err}") from None
+        try:
+            local_key = localcreds.ensure_local_key(
+                admin.accounts(conf), conf.default_account, _state_dir())
+        except (BotoCoreError, ClientError, StorageError, KeyServiceError) as err:
+            where = conf.aws_endpoint or "AWS"
+            raise DevServerError(
+                f"cannot prepare the local access key at {where}: {type(err).__name__}"
+            ) from None
         if app is None:
             app = load_app(app_spec)
         try:
@@ -285,6 +303,7 @@ def start(
         _thread=thread,
         _moto=moto,
         _restore_env=restore,
+        local_key=local_key,
     )
 
 
@@ -332,12 +351,16 @@ def _announce(stack: LocalStack) -> None:
         print("sealq: tables, bucket and default key already present")
     where = stack.aws_endpoint or "real AWS"
     print(f"sealq listening on {stack.url} (AWS: {where}; Ctrl-C to stop)")
-    print(
-        f"try: aws sqs create-queue --endpoint-url {stack.url} --queue-name orders "
-        "(the CLI needs a region and credentials, e.g. AWS_DEFAULT_REGION=us-east-1 "
-        "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)",
-        flush=True,
-    )
+    key = stack.local_key
+    if key is not None:
+        print(f"sealq: account {key.account}, access key {key.access_key_id}: "
+              f"profile {localcreds.PROFILE} in {key.credentials_file}")
+        print(
+            f"try: AWS_SHARED_CREDENTIALS_FILE={key.credentials_file} aws --profile "
+            f"{localcreds.PROFILE} --region {settings.get().region} --endpoint-url {stack.url} "
+            "sqs create-queue --queue-name orders",
+            flush=True,
+        )
 
 
 def run(argv: Sequence[str] | None = None) -> int:

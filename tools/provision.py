@@ -54,6 +54,14 @@ KEYS_TABLE_SCHEMA: dict[str, Any] = {
 }
 
 
+# Accounts and access keys: ``account#<id>`` and ``key#<access key id>`` items.
+ACCOUNTS_TABLE_SCHEMA: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
 def _ensure_table(ddb: Any, name: str, schema: dict[str, Any]) -> bool:
     try:
         ddb.describe_table(TableName=name)
@@ -128,6 +136,8 @@ def ensure_resources(
         made.append(f"table {conf.queues_table}")
     if _ensure_table(ddb, conf.keys_table, KEYS_TABLE_SCHEMA):
         made.append(f"table {conf.keys_table}")
+    if _ensure_table(ddb, conf.accounts_table, ACCOUNTS_TABLE_SCHEMA):
+        made.append(f"table {conf.accounts_table}")
     if _ensure_bucket(client("s3"), conf.payload_bucket, conf.region):
         made.append(f"bucket {conf.payload_bucket}")
     if _ensure_default_key(client("kms"), conf.default_kms_key):

@@ -14,12 +14,17 @@ Wire format (JSON, one object per call)::
       -> {"ok": {"plaintext": b64}}
     {"op": "service_secret", "name": str}
       -> {"ok": {"plaintext": b64}}
+    {"op": "seal_secret", "context": {"sealq:access-key-id": str}, "plaintext": b64}
+      -> {"ok": {"sealed": b64}}      (an ESDK message under the default CMK)
+    {"op": "open_secret", "context": {"sealq:access-key-id": str}, "sealed": b64}
+      -> {"ok": {"plaintext": b64}}
     any failure
       -> {"error": {"code": str, "message": str}}
 
 ``code`` is an SQS error code: KmsDisabled, KmsNotFound, KmsAccessDenied,
 KmsInvalidState, KmsThrottled, KmsInvalidKeyUsage, KmsOptInRequired,
-ServiceUnavailable (transient: retry) or InternalFailure. Messages never contain key material.
+ServiceUnavailable (transient: retry), InternalFailure, or InvalidCiphertext (an
+envelope or key that does not open under its context). Messages never contain key material.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # A transient failure (KMS or DynamoDB throttled, 5xx or timed out; the key service
 # itself unreachable): the handler answers with a retryable error.
@@ -106,3 +111,12 @@ class KeyService(Protocol):
         Created once (GenerateDataKey under the default CMK), stored only encrypted.
         """
         ...
+
+
+@runtime_checkable
+class SecretService(Protocol):
+    """Sealing and opening access-key secrets; only the key service calls KMS for them."""
+
+    def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes: ...
+
+    def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes: ...

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import timeouts
 from chalicelib.clock import Clock
+from chalicelib.keyservice import envelopes
 from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError, key_identity
 from chalicelib.keyservice.kms import (
     INTERNAL_FAILURE,
@@ -134,11 +135,19 @@ class KeyServiceCore:
                 return {"ok": {"plaintext": _b64(plaintext)}}
             if op == "service_secret":
                 return {"ok": {"plaintext": _b64(self.service_secret(_str(payload, "name")))}}
+            if op == "seal_secret":
+                sealed = self.seal_secret(
+                    context=_context(payload), plaintext=_bytes(payload, "plaintext"))
+                return {"ok": {"sealed": _b64(sealed)}}
+            if op == "open_secret":
+                plaintext = self.open_secret(
+                    context=_context(payload), sealed=_bytes(payload, "sealed"))
+                return {"ok": {"plaintext": _b64(plaintext)}}
             raise BadRequest("unknown op")
         except KeyServiceError as err:
             log.warning("key service %s failed: %s", _op_name(op), err.code)
             return _error(err.code, err.message)
-        except BadRequest as err:
+        except (BadRequest, envelopes.ContextError) as err:
             log.warning("key service got a bad request: %s", err)
             return _error(INTERNAL_FAILURE, "The key service request is malformed.")
         except Exception as err:  # the contract is: never raise
@@ -302,6 +311,17 @@ class KeyServiceCore:
         return self._kms.decrypt(existing.encrypted, existing.cmk_arn, context)
 
 
+    # -- sealed secrets (access keys) --------------------------------------------
+
+    def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes:
+        """``plaintext`` as an ESDK envelope under the default CMK, bound to ``context``."""
+        return envelopes.seal(self._kms, self._default_kms_key, context, plaintext)
+
+    def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes:
+        """The plaintext of an envelope sealed under exactly ``context`` (one KMS Decrypt)."""
+        return envelopes.open_envelope(self._kms, context, sealed)
+
+
 # -- payload parsing -----------------------------------------------------------------
 
 
@@ -310,7 +330,8 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 def _op_name(op: object) -> str:
-    return op if op in ("data_key", "decrypt_key", "service_secret") else "request"
+    known = ("data_key", "decrypt_key", "service_secret", "seal_secret", "open_secret")
+    return op if op in known else "request"
 
 
 def _describe(err: BaseException) -> str:

@@ -127,6 +127,16 @@ class KeyServiceClient:
     def service_secret(self, name: str) -> bytes:
         return _unb64(self._call({"op": "service_secret", "name": name}), "plaintext")
 
+    def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes:
+        ok = self._call({"op": "seal_secret", "context": dict(context),
+                         "plaintext": base64.b64encode(plaintext).decode("ascii")})
+        return _unb64(ok, "sealed")
+
+    def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes:
+        ok = self._call({"op": "open_secret", "context": dict(context),
+                         "sealed": base64.b64encode(sealed).decode("ascii")})
+        return _unb64(ok, "plaintext")
+
     def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
         answer = self._transport.call(payload)
         error = answer.get("error")

@@ -385,10 +385,11 @@ def invalid_client_token_id() -> SqsError:
     )
 
 
-def signature_does_not_match() -> SqsError:
+def signature_does_not_match(message: str | None = None) -> SqsError:
     return SqsError(
         "InvalidSignatureException",
-        "The request signature we calculated does not match the signature you provided. "
+        message
+        or "The request signature we calculated does not match the signature you provided. "
         "Check your AWS Secret Access Key and signing method. "
         "Consult the service documentation for details.",
         query_code="SignatureDoesNotMatch",

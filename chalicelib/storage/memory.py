@@ -338,6 +338,7 @@ class MemoryKeyService:
         self._keys: dict[bytes, bytes] = {}
         self._current: dict[tuple[str, str], DataKey] = {}
         self._secrets: dict[str, bytes] = {}
+        self._sealed: dict[bytes, tuple[dict[str, str], bytes]] = {}
         self._lock = threading.Lock()
         self.calls = 0
 
@@ -371,6 +372,21 @@ class MemoryKeyService:
             if name not in self._secrets:
                 self._secrets[name] = secrets.token_bytes(32)
             return self._secrets[name]
+
+    def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes:
+        sealed = secrets.token_bytes(32)
+        with self._lock:
+            self.calls += 1
+            self._sealed[sealed] = (dict(context), bytes(plaintext))
+        return sealed
+
+    def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes:
+        with self._lock:
+            self.calls += 1
+            found = self._sealed.get(bytes(sealed))
+        if found is None or found[0] != dict(context):
+            raise KeyServiceError("InvalidCiphertext", "The sealed secret does not open.")
+        return found[1]
 
 
 class MemoryQuarantineStore:

@@ -33,9 +33,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+# For the AWS endpoint behind sealq (moto accepts any); sealq itself needs its own key.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Read once at collection: the per-test fixtures of tests/conftest.py clear SEALQ_*.
 EXTERNAL_ENDPOINT = os.environ.get("SEALQ_E2E_ENDPOINT", "").strip().rstrip("/")
+# For SEALQ_E2E_ENDPOINT: the credentials file holding profile sealq-local (by default the
+# one ``make run`` writes under the project).
+EXTERNAL_CREDENTIALS = Path(
+    os.environ.get("SEALQ_E2E_CREDENTIALS_FILE") or REPO_ROOT / ".sealq" / "credentials")
 
 CliRunner = Callable[..., tuple[int, str, str]]
 
@@ -97,21 +102,53 @@ class Server:
     # The AWS endpoint behind it (the embedded moto), when known: lets tests look at
     # what was stored. None for SEALQ_E2E_ENDPOINT or real AWS.
     aws_endpoint: str | None
+    # The AWS credentials file with profile sealq-local, as the devserver wrote it.
+    credentials_file: Path
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The sealq-local key as ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``."""
+        from tools.localcreds import read_profile
+
+        found = read_profile(self.credentials_file)
+        if found is None:
+            pytest.fail(f"no profile sealq-local in {self.credentials_file}")
+        return {"AWS_ACCESS_KEY_ID": found[0], "AWS_SECRET_ACCESS_KEY": found[1]}
+
+    def session(self) -> boto3.session.Session:
+        """A boto3 session signing with the sealq-local profile, as a developer's would."""
+        return boto3.session.Session(
+            profile_name=PROFILE, region_name=REGION,
+            botocore_session=_botocore_session(self.credentials_file),
+        )
+
+
+PROFILE = "sealq-local"
+
+
+def _botocore_session(credentials_file: Path) -> Any:
+    import botocore.session
+
+    session = botocore.session.Session()
+    session.set_config_variable("credentials_file", str(credentials_file))
+    session.set_config_variable("config_file", str(credentials_file.with_name("no-config")))
+    return session
 
 
 @pytest.fixture(scope="session")
 def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A running sealq: the real command as a subprocess, stopped with SIGINT at the end."""
     if EXTERNAL_ENDPOINT:
-        yield Server(EXTERNAL_ENDPOINT, None)
+        yield Server(EXTERNAL_ENDPOINT, None, EXTERNAL_CREDENTIALS)
         return
     port = _free_port()
     stderr_path = tmp_path_factory.mktemp("devserver") / "stderr.log"
+    state_dir = tmp_path_factory.mktemp("sealq-local")
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tools.devserver"],
             cwd=REPO_ROOT,
-            env=_clean_env(SEALQ_PORT=str(port)),
+            env=_clean_env(SEALQ_PORT=str(port), SEALQ_LOCAL_DIR=str(state_dir)),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -126,7 +163,7 @@ def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 f"\nstderr:\n{_tail(stderr_path)}"
             )
         assert output.url == f"http://127.0.0.1:{port}", output.url
-        yield Server(output.url, output.aws_endpoint)
+        yield Server(output.url, output.aws_endpoint, state_dir / "credentials")
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -161,14 +198,10 @@ def backend_s3(sealq_server: Server) -> Any:
 
 
 @pytest.fixture(scope="session")
-def sqs(sealq_endpoint: str) -> Any:
-    """An unmodified boto3 SQS client; no retries, so every error the server sends is seen."""
-    session = boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION,
-    )
-    return session.client(
+def sqs(sealq_server: Server, sealq_endpoint: str) -> Any:
+    """An unmodified boto3 SQS client on profile sealq-local; no retries, so every error
+    the server sends is seen."""
+    return sealq_server.session().client(
         "sqs",
         endpoint_url=sealq_endpoint,
         config=Config(
@@ -190,20 +223,23 @@ def _aws_executable() -> str:
 
 
 @pytest.fixture(scope="session")
-def aws_cli(sealq_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> CliRunner:
+def aws_cli(
+    sealq_server: Server, sealq_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> CliRunner:
     """``aws_cli("sqs", "create-queue", ...) -> (rc, stdout, stderr)`` against the server.
 
-    No profile, config or credentials file of the developer is read: the CLI gets
-    dummy keys and empty config files.
+    No profile, config or credentials file of the developer is read: the CLI uses
+    profile sealq-local from the credentials file the devserver wrote, as its
+    startup line tells a developer to.
     """
     executable = _aws_executable()
     home = tmp_path_factory.mktemp("aws-cli")
     empty = home / "empty"
     empty.write_text("")
     env = _clean_env(
-        **CREDENTIALS,
         AWS_CONFIG_FILE=str(empty),
-        AWS_SHARED_CREDENTIALS_FILE=str(empty),
+        AWS_SHARED_CREDENTIALS_FILE=str(sealq_server.credentials_file),
+        AWS_PROFILE=PROFILE,
         AWS_EC2_METADATA_DISABLED="true",
         AWS_PAGER="",
     )

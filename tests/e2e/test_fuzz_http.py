@@ -40,6 +40,9 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.session
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -365,7 +368,8 @@ class Response:
     body: bytes
 
 
-def _send(url: str, request: Request) -> Response:
+def _send(url: str, request: Request, credentials: Credentials) -> Response:
+    """The request signed with ``credentials`` (so it reaches the protocol layer), raw."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
                                       timeout=HTTP_TIMEOUT)
@@ -374,6 +378,10 @@ def _send(url: str, request: Request) -> Response:
         # Raw UTF-8 bytes on the wire; CR and LF would end the header, so they go.
         raw_target = request.target.replace("\r", "?").replace("\n", "?")
         headers["X-Amz-Target"] = raw_target.encode("utf-8", "surrogatepass").decode("latin-1")
+    signing = AWSRequest(method="POST", url=url.rstrip("/") + "/", data=request.body,
+                         headers={**headers, "Host": parts.netloc})
+    SigV4Auth(credentials, "sqs", REGION).add_auth(signing)
+    headers = {k: v for k, v in signing.headers.items() if k != "Host"}
     try:
         conn.request("POST", "/", body=request.body, headers=headers)
         raw = conn.getresponse()
@@ -552,6 +560,8 @@ def test_no_request_gets_a_5xx_and_no_refused_request_changes_the_store(
     if sealq_server.aws_endpoint is None:
         pytest.skip("the server's AWS endpoint is unknown: the store cannot be compared")
     store = Store(sealq_server.aws_endpoint)
+    key = sealq_server.credentials
+    credentials = Credentials(key["AWS_ACCESS_KEY_ID"], key["AWS_SECRET_ACCESS_KEY"])
     targets = _targets(sqs)
     findings = Findings()
     state = {"last": store.snapshot()}
@@ -568,7 +578,7 @@ def test_no_request_gets_a_5xx_and_no_refused_request_changes_the_store(
     @given(request=_requests(targets))
     def one(request: Request) -> None:
         try:
-            response = _send(sealq_server.url, request)
+            response = _send(sealq_server.url, request, credentials)
         except (OSError, http.client.HTTPException) as err:
             findings.failures.append(Failure("no response", request, 0, type(err).__name__))
             state["last"] = store.snapshot()

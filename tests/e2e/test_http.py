@@ -23,11 +23,11 @@ pytestmark = pytest.mark.e2e
 ROUNDS = 20
 
 
-def _one_connection_client(endpoint: str) -> Any:
+def _one_connection_client(endpoint: str, credentials: dict[str, str] = CREDENTIALS) -> Any:
     """boto3 with a pool of one: every request reuses the same keep-alive connection."""
     return boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
         region_name=REGION,
     ).client(
         "sqs",
@@ -51,7 +51,7 @@ def test_small_requests_on_a_keep_alive_connection_are_not_held_back(
     """
     if sealq_server.aws_endpoint is None:
         pytest.skip("the server's AWS endpoint is unknown")
-    sealq = _one_connection_client(sealq_server.url)
+    sealq = _one_connection_client(sealq_server.url, sealq_server.credentials)
     direct = _one_connection_client(sealq_server.aws_endpoint)
     sealq_url = sealq.create_queue(QueueName=queue_name("keepalive"))["QueueUrl"]
     direct_url = direct.create_queue(QueueName=queue_name("direct"))["QueueUrl"]

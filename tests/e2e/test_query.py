@@ -10,9 +10,12 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
-from tests.e2e.conftest import EXTERNAL_ENDPOINT
+from tests.e2e.conftest import EXTERNAL_ENDPOINT, Server
 from tests.query_client import NAMESPACE, query_client
 
 pytestmark = pytest.mark.e2e
@@ -21,20 +24,39 @@ NS = {"q": NAMESPACE}
 
 
 @pytest.fixture(scope="module")
-def old_sdk(sealq_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def old_sdk(
+    sealq_server: Server, sealq_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    creds = sealq_server.credentials
     return query_client(
         sealq_endpoint,
         Path(tmp_path_factory.mktemp("query-model")),
         Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60),
+        (creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"]),
     )
 
 
+@pytest.fixture(scope="module")
+def signer(sealq_server: Server) -> Credentials:
+    creds = sealq_server.credentials
+    return Credentials(creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"])
+
+
 def _request(
-    endpoint: str, method: str, target: str, body: bytes | None = None
+    endpoint: str, method: str, target: str, body: bytes | None = None,
+    signer: Credentials | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
+    """A raw HTTP request, SigV4-signed with ``signer`` as an old SDK signs it."""
     parts = urlsplit(endpoint)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+    if signer is not None:
+        request = AWSRequest(method=method, url=endpoint + target, data=body or b"",
+                             headers=headers)
+        request.headers["Host"] = parts.netloc
+        SigV4Auth(signer, "sqs", "us-east-1").add_auth(request)
+        headers = {k: (v.decode() if isinstance(v, bytes) else v)
+                   for k, v in request.headers.items()}
     try:
         conn.request(method, target, body=body, headers=headers)
         response = conn.getresponse()
@@ -66,22 +88,24 @@ def test_an_old_sdk_sends_and_receives_over_http(
 
 
 def test_get_with_an_action_is_served_as_xml(
-    sealq_endpoint: str, old_sdk: Any, queue_name: Callable[[str], str]
+    sealq_endpoint: str, old_sdk: Any, queue_name: Callable[[str], str], signer: Credentials
 ) -> None:
     name = queue_name("get")
     url = old_sdk.create_queue(QueueName=name)["QueueUrl"]
     query = urlencode({"Action": "GetQueueUrl", "QueueName": name, "Version": "2012-11-05"})
-    status, headers, body = _request(sealq_endpoint, "GET", f"/?{query}")
+    status, headers, body = _request(sealq_endpoint, "GET", f"/?{query}", signer=signer)
     assert status == 200
     assert headers["Content-Type"] == "text/xml"
     root = ET.fromstring(body)
     assert root.find("q:GetQueueUrlResult/q:QueueUrl", NS).text == url  # type: ignore[union-attr]
     path = urlsplit(url).path
     status, _, body = _request(
-        sealq_endpoint, "POST", path, b"Action=SendMessage&Version=2012-11-05&MessageBody=p"
+        sealq_endpoint, "POST", path, b"Action=SendMessage&Version=2012-11-05&MessageBody=p",
+        signer=signer,
     )
     assert status == 200, body
-    status, _, body = _request(sealq_endpoint, "GET", f"{path}?Action=ReceiveMessage")
+    status, _, body = _request(sealq_endpoint, "GET", f"{path}?Action=ReceiveMessage",
+                               signer=signer)
     assert status == 200
     assert ET.fromstring(body).find(  # type: ignore[union-attr]
         "q:ReceiveMessageResult/q:Message/q:Body", NS
@@ -89,13 +113,24 @@ def test_get_with_an_action_is_served_as_xml(
     old_sdk.delete_queue(QueueUrl=url)
 
 
-def test_a_missing_queue_is_an_xml_error_with_status_400(sealq_endpoint: str) -> None:
+def test_a_missing_queue_is_an_xml_error_with_status_400(
+    sealq_endpoint: str, signer: Credentials
+) -> None:
     query = urlencode({"Action": "GetQueueUrl", "QueueName": "no-such-queue-here"})
-    status, _, body = _request(sealq_endpoint, "GET", f"/?{query}")
+    status, _, body = _request(sealq_endpoint, "GET", f"/?{query}", signer=signer)
     assert status == 400
     root = ET.fromstring(body)
     assert root.find("q:Error/q:Code", NS).text == (  # type: ignore[union-attr]
         "AWS.SimpleQueueService.NonExistentQueue"
+    )
+
+
+def test_an_unsigned_query_request_is_refused_in_xml(sealq_endpoint: str) -> None:
+    query = urlencode({"Action": "ListQueues", "Version": "2012-11-05"})
+    status, _, body = _request(sealq_endpoint, "GET", f"/?{query}")
+    assert status == 403
+    assert ET.fromstring(body).find("q:Error/q:Code", NS).text == (  # type: ignore[union-attr]
+        "MissingAuthenticationToken"
     )
 
 

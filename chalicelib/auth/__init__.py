@@ -1,0 +1,1 @@
+"""Authentication of the data plane: SigV4 verification, accounts and access keys."""
