@@ -33,3 +33,17 @@ def test_message_attribute_filters_take_asterisk_and_prefixes_as_aws_does(sqs: A
     assert names([".*"]) == {"Help.Me", "Hello", "General"}
     assert names(["Hel.*"]) == {"Help.Me", "Hello"}
     assert names(["Foo", "Help"]) == set()
+
+
+def test_empty_policy_removes_it_and_empty_kms_key_returns_to_the_default(sqs: Any) -> None:
+    policy = '{"Version": "2012-10-17", "Statement": []}'
+    url = sqs.create_queue(QueueName="reset", Attributes={
+        "Policy": policy, "KmsMasterKeyId": "alias/sealq-default"})["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": "", "KmsMasterKeyId": ""})
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert "Policy" not in attrs
+    assert "KmsMasterKeyId" not in attrs
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    sqs.send_message(QueueUrl=url, MessageBody="still sealed")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "still sealed"
+
