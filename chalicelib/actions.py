@@ -83,17 +83,25 @@ class Actions:
             return handler(self, caller, request.params)
         except Gone:
             # Another container deleted the queue since this one cached it.
-            named = parse_queue_url(request.params.get("QueueUrl"))
+            named = _named(caller, request.params.get("QueueUrl"))
             if named is not None:
                 self.registry.forget(*named)
             raise errors.queue_does_not_exist() from None
 
     def queue(self, caller: Caller, params: dict[str, Any]) -> Queue:
         """The queue a QueueUrl names, if it belongs to the caller's account."""
-        named = parse_queue_url(require_str(params, "QueueUrl"))
+        named = _named(caller, require_str(params, "QueueUrl"))
         if named is None or named[0] != caller.account:
             raise errors.queue_does_not_exist()
         return self.registry.get(*named)
+
+
+def _named(caller: Caller, url: object) -> tuple[str, str] | None:
+    """(account, name) of a QueueUrl; AWS also takes a bare queue name, in the caller's
+    own account."""
+    if isinstance(url, str) and "/" not in url and url:
+        return caller.account, url
+    return parse_queue_url(url)
 
 
 # -- queues ---------------------------------------------------------------------
@@ -259,6 +267,9 @@ def send_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> 
     queue = svc.queue(caller, params)
     entries = validate_batch_entries(params.get("Entries"))
     check_batch_size(_entry_size(entry) for entry in entries)
+    if queue.fifo and any(not entry.get("MessageGroupId") for entry in entries):
+        # AWS refuses the whole request here rather than fail the entry.
+        raise errors.missing_parameter("MessageGroupId")
     outgoing: list[tuple[str, Outgoing]] = []
     failed: list[dict[str, object]] = []
     for entry in entries:

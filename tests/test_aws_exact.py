@@ -47,3 +47,22 @@ def test_empty_policy_removes_it_and_empty_kms_key_returns_to_the_default(sqs: A
     sqs.send_message(QueueUrl=url, MessageBody="still sealed")
     assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "still sealed"
 
+
+def test_a_bare_queue_name_as_queue_url_names_the_callers_queue(sqs: Any) -> None:
+    sqs.create_queue(QueueName="bare")
+    sqs.send_message(QueueUrl="bare", MessageBody="by name")
+    assert sqs.receive_message(QueueUrl="bare")["Messages"][0]["Body"] == "by name"
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.send_message(QueueUrl="absent", MessageBody="x")
+
+
+def test_fifo_batch_entry_without_group_id_fails_the_whole_request(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="groups.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError) as excinfo:
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "ok", "MessageBody": "a", "MessageGroupId": "g"},
+            {"Id": "none", "MessageBody": "b"},
+        ])
+    assert excinfo.value.response["Error"]["Code"] == "MissingParameter"
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
