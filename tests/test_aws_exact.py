@@ -66,3 +66,20 @@ def test_fifo_batch_entry_without_group_id_fails_the_whole_request(sqs: Any) -> 
         ])
     assert excinfo.value.response["Error"]["Code"] == "MissingParameter"
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
+def test_fifo_high_throughput_attributes_are_kept_validated_and_fifo_only(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="fast.fifo", Attributes={
+        "FifoQueue": "true", "DeduplicationScope": "messageGroup"})["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={
+        "FifoThroughputLimit": "perMessageGroupId", "FifoQueue": "true"})
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["DeduplicationScope"], attrs["FifoThroughputLimit"]) == (
+        "messageGroup", "perMessageGroupId")
+    with pytest.raises(sqs.exceptions.InvalidAttributeValue):
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"DeduplicationScope": "global"})
+    plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
+    with pytest.raises(sqs.exceptions.InvalidAttributeName):
+        sqs.set_queue_attributes(QueueUrl=plain, Attributes={"FifoThroughputLimit": "perQueue"})
+    with pytest.raises(sqs.exceptions.InvalidAttributeName):
+        sqs.create_queue(QueueName="flagged", Attributes={"FifoQueue": "false"})
