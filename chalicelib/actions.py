@@ -137,7 +137,9 @@ def list_queues(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[st
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise invalid_value("NextToken", token, "Invalid NextToken.") from None
     found, more = svc.registry.list_queues(caller.account, prefix, limit or 1000, start_after)
-    out: dict[str, Any] = {"QueueUrls": [q.url(caller.base_url) for q in found]}
+    out: dict[str, Any] = {}
+    if found:  # AWS leaves an empty list out
+        out["QueueUrls"] = [q.url(caller.base_url) for q in found]
     if limit is not None and more and found:
         out["NextToken"] = base64.urlsafe_b64encode(found[-1].name.encode()).decode("ascii")
     return out
@@ -281,7 +283,7 @@ def send_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> 
         svc.messages.send_many(queue, outgoing, caller.account) if outgoing else ([], [])
     )
     failed.extend(err.batch_entry(entry_id) for entry_id, err in refused)
-    return {"Successful": sent, "Failed": failed}
+    return _batch_result(sent, failed)
 
 
 @action("ReceiveMessage")
@@ -289,7 +291,7 @@ def receive_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dic
     queue = svc.queue(caller, params)
     max_messages = opt_int(params, "MaxNumberOfMessages", 1, 10) or 1
     visibility = opt_int(params, "VisibilityTimeout", 0, 43200)
-    wait = opt_int(params, "WaitTimeSeconds", 0, 20)
+    wait = opt_int(params, "WaitTimeSeconds", 0, 20, "Must be >= 0 and <= 20, if provided.")
     attempt_id = validate_receive_attempt_id(params.get("ReceiveRequestAttemptId"))
     system_names = (opt_str_list(params, "MessageSystemAttributeNames") or []) + (
         opt_str_list(params, "AttributeNames") or []
@@ -334,7 +336,7 @@ def delete_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -
     refused = dict(svc.messages.delete_many(queue, handles)) if handles else {}
     failed.extend(err.batch_entry(entry_id) for entry_id, err in refused.items())
     successful = [{"Id": entry_id} for entry_id, _ in handles if entry_id not in refused]
-    return {"Successful": successful, "Failed": failed}
+    return _batch_result(successful, failed)
 
 
 @action("ChangeMessageVisibility")
@@ -366,4 +368,12 @@ def change_message_visibility_batch(
             if err.status >= 500:
                 raise
             failed.append(err.batch_entry(entry["Id"]))
-    return {"Successful": successful, "Failed": failed}
+    return _batch_result(successful, failed)
+
+
+def _batch_result(successful: list[Any], failed: list[dict[str, object]]) -> dict[str, Any]:
+    """A batch result as AWS writes it: ``Failed`` only when something failed."""
+    out: dict[str, Any] = {"Successful": successful}
+    if failed:
+        out["Failed"] = failed
+    return out

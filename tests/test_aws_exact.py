@@ -83,3 +83,19 @@ def test_fifo_high_throughput_attributes_are_kept_validated_and_fifo_only(sqs: A
         sqs.set_queue_attributes(QueueUrl=plain, Attributes={"FifoThroughputLimit": "perQueue"})
     with pytest.raises(sqs.exceptions.InvalidAttributeName):
         sqs.create_queue(QueueName="flagged", Attributes={"FifoQueue": "false"})
+
+
+def test_error_texts_echo_values_whole_and_empty_lists_are_left_out(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="texts")["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError) as excinfo:
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=21)
+    assert excinfo.value.response["Error"]["Message"] == (
+        "Value 21 for parameter WaitTimeSeconds is invalid. "
+        "Reason: Must be >= 0 and <= 20, if provided.")
+    dedup = "d" * 120
+    with pytest.raises(sqs.exceptions.ClientError) as excinfo:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageDeduplicationId=dedup)
+    assert f"Value {dedup} for parameter" in excinfo.value.response["Error"]["Message"]
+    sent = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}])
+    assert "Failed" not in sent
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="none")
