@@ -491,8 +491,8 @@ def read_attributes(
         values["ContentBasedDeduplication"] = queue.attributes.get(
             "ContentBasedDeduplication", "false"
         )
-        for name, (_, default) in FIFO_CHOICES.items():
-            values[name] = queue.attributes.get(name, default)
+        for choice, (_, chosen) in FIFO_CHOICES.items():
+            values[choice] = queue.attributes.get(choice, chosen)
     if wanted & set(COUNT_ATTRIBUTES):
         values.update(counts())
     return {k: v for k, v in values.items() if k in wanted}
