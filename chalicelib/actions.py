@@ -83,17 +83,25 @@ class Actions:
             return handler(self, caller, request.params)
         except Gone:
             # Another container deleted the queue since this one cached it.
-            named = parse_queue_url(request.params.get("QueueUrl"))
+            named = _named(caller, request.params.get("QueueUrl"))
             if named is not None:
                 self.registry.forget(*named)
             raise errors.queue_does_not_exist() from None
 
     def queue(self, caller: Caller, params: dict[str, Any]) -> Queue:
         """The queue a QueueUrl names, if it belongs to the caller's account."""
-        named = parse_queue_url(require_str(params, "QueueUrl"))
+        named = _named(caller, require_str(params, "QueueUrl"))
         if named is None or named[0] != caller.account:
             raise errors.queue_does_not_exist()
         return self.registry.get(*named)
+
+
+def _named(caller: Caller, url: object) -> tuple[str, str] | None:
+    """(account, name) of a QueueUrl; AWS also takes a bare queue name, in the caller's
+    own account."""
+    if isinstance(url, str) and "/" not in url and url:
+        return caller.account, url
+    return parse_queue_url(url)
 
 
 # -- queues ---------------------------------------------------------------------
@@ -129,7 +137,9 @@ def list_queues(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[st
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise invalid_value("NextToken", token, "Invalid NextToken.") from None
     found, more = svc.registry.list_queues(caller.account, prefix, limit or 1000, start_after)
-    out: dict[str, Any] = {"QueueUrls": [q.url(caller.base_url) for q in found]}
+    out: dict[str, Any] = {}
+    if found:  # AWS leaves an empty list out
+        out["QueueUrls"] = [q.url(caller.base_url) for q in found]
     if limit is not None and more and found:
         out["NextToken"] = base64.urlsafe_b64encode(found[-1].name.encode()).decode("ascii")
     return out
@@ -259,6 +269,9 @@ def send_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> 
     queue = svc.queue(caller, params)
     entries = validate_batch_entries(params.get("Entries"))
     check_batch_size(_entry_size(entry) for entry in entries)
+    if queue.fifo and any(not entry.get("MessageGroupId") for entry in entries):
+        # AWS refuses the whole request here rather than fail the entry.
+        raise errors.missing_parameter("MessageGroupId")
     outgoing: list[tuple[str, Outgoing]] = []
     failed: list[dict[str, object]] = []
     for entry in entries:
@@ -270,7 +283,7 @@ def send_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -> 
         svc.messages.send_many(queue, outgoing, caller.account) if outgoing else ([], [])
     )
     failed.extend(err.batch_entry(entry_id) for entry_id, err in refused)
-    return {"Successful": sent, "Failed": failed}
+    return _batch_result(sent, failed)
 
 
 @action("ReceiveMessage")
@@ -278,7 +291,7 @@ def receive_message(svc: Actions, caller: Caller, params: dict[str, Any]) -> dic
     queue = svc.queue(caller, params)
     max_messages = opt_int(params, "MaxNumberOfMessages", 1, 10) or 1
     visibility = opt_int(params, "VisibilityTimeout", 0, 43200)
-    wait = opt_int(params, "WaitTimeSeconds", 0, 20)
+    wait = opt_int(params, "WaitTimeSeconds", 0, 20, "Must be >= 0 and <= 20, if provided.")
     attempt_id = validate_receive_attempt_id(params.get("ReceiveRequestAttemptId"))
     system_names = (opt_str_list(params, "MessageSystemAttributeNames") or []) + (
         opt_str_list(params, "AttributeNames") or []
@@ -323,7 +336,7 @@ def delete_message_batch(svc: Actions, caller: Caller, params: dict[str, Any]) -
     refused = dict(svc.messages.delete_many(queue, handles)) if handles else {}
     failed.extend(err.batch_entry(entry_id) for entry_id, err in refused.items())
     successful = [{"Id": entry_id} for entry_id, _ in handles if entry_id not in refused]
-    return {"Successful": successful, "Failed": failed}
+    return _batch_result(successful, failed)
 
 
 @action("ChangeMessageVisibility")
@@ -355,4 +368,12 @@ def change_message_visibility_batch(
             if err.status >= 500:
                 raise
             failed.append(err.batch_entry(entry["Id"]))
-    return {"Successful": successful, "Failed": failed}
+    return _batch_result(successful, failed)
+
+
+def _batch_result(successful: list[Any], failed: list[dict[str, object]]) -> dict[str, Any]:
+    """A batch result as AWS writes it: ``Failed`` only when something failed."""
+    out: dict[str, Any] = {"Successful": successful}
+    if failed:
+        out["Failed"] = failed
+    return out

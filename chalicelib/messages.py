@@ -121,12 +121,14 @@ def _decode_envelope(plaintext: bytes) -> tuple[str, dict[str, dict[str, Any]], 
 def _select_attributes(
     attributes: dict[str, dict[str, Any]], names: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """SQS's MessageAttributeNames filter: All, .*, prefix.*, or exact names."""
+    """SQS's MessageAttributeNames filter: ``All``, ``.*`` or ``*`` (everything),
+    ``prefix.*`` (names starting with ``prefix``: ``Hel.*`` takes ``Hello`` and
+    ``Help.Me``), or exact names."""
     if not names:
         return {}
-    if "All" in names or ".*" in names:
+    if "All" in names or ".*" in names or "*" in names:
         return dict(attributes)
-    prefixes = [n[:-1] for n in names if n.endswith(".*")]
+    prefixes = [n[:-2] for n in names if n.endswith(".*")]
     exact = set(names)
     return {
         name: value

@@ -22,11 +22,17 @@ INT_ATTRIBUTES: dict[str, tuple[int, int, int]] = {
     "VisibilityTimeout": (0, 43200, 30),
     "KmsDataKeyReusePeriodSeconds": (60, 86400, 300),
 }
+# FIFO high throughput: name -> (allowed values, default). SQS Developer Guide,
+# "High throughput for FIFO queues"; stored and returned (sealq has no quota to lift).
+FIFO_CHOICES: dict[str, tuple[frozenset[str], str]] = {
+    "DeduplicationScope": (frozenset({"messageGroup", "queue"}), "queue"),
+    "FifoThroughputLimit": (frozenset({"perQueue", "perMessageGroupId"}), "perQueue"),
+}
 SETTABLE = frozenset(
-    {*INT_ATTRIBUTES, "KmsMasterKeyId", "SqsManagedSseEnabled", "Policy",
+    {*INT_ATTRIBUTES, *FIFO_CHOICES, "KmsMasterKeyId", "SqsManagedSseEnabled", "Policy",
      "ContentBasedDeduplication", "RedrivePolicy"}
 )
-FIFO_ONLY = frozenset({"ContentBasedDeduplication"})
+FIFO_ONLY = frozenset({"ContentBasedDeduplication", *FIFO_CHOICES})
 ALL_READABLE = (
     "QueueArn",
     *COUNT_ATTRIBUTES,
@@ -44,6 +50,8 @@ ALL_READABLE = (
     "SqsManagedSseEnabled",
     "FifoQueue",
     "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
 )
 
 # SQS Developer Guide, "Amazon SQS policy quotas": a queue policy is at most 8,192 bytes.
@@ -148,6 +156,10 @@ def validate_attributes(raw: dict[str, str], *, fifo: bool, creating: bool) -> d
             if lowered not in ("true", "false"):
                 raise _invalid(name)
             out[name] = lowered
+        elif name in FIFO_CHOICES:
+            if value not in FIFO_CHOICES[name][0]:
+                raise _invalid(name)
+            out[name] = value
         elif name == "RedrivePolicy":
             out[name] = _normalize_redrive(value)
         elif name == "Policy":

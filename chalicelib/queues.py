@@ -22,6 +22,7 @@ from chalicelib.protocol import errors
 from chalicelib.protocol.validation import validate_queue_name
 from chalicelib.queue_attributes import (
     ALL_READABLE,
+    FIFO_CHOICES,
     INT_ATTRIBUTES,
     parse_arn,
     redrive_error,
@@ -185,6 +186,8 @@ class Registry:
                 "FifoQueue", "Invalid value for the parameter FifoQueue."
             )
         fifo = fifo_flag == "true"
+        if "FifoQueue" in raw_attributes and not fifo:
+            raise errors.invalid_attribute_name("FifoQueue")  # AWS: only a FIFO queue names it
         if name.endswith(".fifo") and "FifoQueue" not in raw_attributes:
             raise errors.invalid_parameter_value(
                 "The name of a FIFO queue can only include alphanumeric characters, hyphens, "
@@ -265,6 +268,8 @@ class Registry:
             current = existing.attributes.get(key)
             if current is None and key in INT_ATTRIBUTES:
                 current = str(INT_ATTRIBUTES[key][2])
+            if current is None and key in FIFO_CHOICES:
+                current = FIFO_CHOICES[key][1]
             if current != value:
                 raise errors.queue_name_exists(key)
         return existing
@@ -308,9 +313,12 @@ class Registry:
     def set_attributes(self, queue: Queue, raw_attributes: Mapping[str, str]) -> None:
         """Validate completely, write the registry, then the backing queue; a failure of
         the backing queue puts the registry back, so neither is half-changed."""
-        if "FifoQueue" in raw_attributes:
+        raw = dict(raw_attributes)
+        if queue.fifo and str(raw.get("FifoQueue", "")).lower() == "true":
+            del raw["FifoQueue"]  # AWS: restating what the queue is changes nothing
+        if "FifoQueue" in raw:
             raise errors.invalid_attribute_name("FifoQueue")
-        attributes = validate_attributes(dict(raw_attributes), fifo=queue.fifo, creating=False)
+        attributes = validate_attributes(raw, fifo=queue.fifo, creating=False)
         redrive = self._backing_redrive(
             queue.account, queue.fifo, attributes, (queue.queue_id, queue.arn)
         )
@@ -483,6 +491,8 @@ def read_attributes(
         values["ContentBasedDeduplication"] = queue.attributes.get(
             "ContentBasedDeduplication", "false"
         )
+        for choice, (_, chosen) in FIFO_CHOICES.items():
+            values[choice] = queue.attributes.get(choice, chosen)
     if wanted & set(COUNT_ATTRIBUTES):
         values.update(counts())
     return {k: v for k, v in values.items() if k in wanted}

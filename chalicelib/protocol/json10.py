@@ -108,8 +108,8 @@ def parse_request(headers: Mapping[str, str], body: bytes | None) -> SqsRequest:
 
 
 def _show(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= 100 else text[:100] + "..."
+    """The value as AWS echoes it: whole, however long."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def invalid_value(name: str, value: Any, reason: str) -> SqsError:

@@ -1,0 +1,101 @@
+"""Where sealq matches AWS to the letter (issue "AWS-exact SQS"), seen through boto3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.clock import FakeClock
+from tests.harness import Fleet
+
+
+@pytest.fixture
+def sqs(stack: None, clock: FakeClock) -> Any:
+    return Fleet(clock).sqs()
+
+
+def test_message_attribute_filters_take_asterisk_and_prefixes_as_aws_does(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="filters", Attributes={"VisibilityTimeout": "0"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="msg", MessageAttributes={
+        "Help.Me": {"DataType": "String", "StringValue": "Me"},
+        "Hello": {"DataType": "String", "StringValue": "There"},
+        "General": {"DataType": "String", "StringValue": "Kenobi"},
+    })
+
+    def names(filters: list[str]) -> set[str]:
+        got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=filters)["Messages"][0]
+        return set(got.get("MessageAttributes", {}))
+
+    assert names(["*"]) == {"Help.Me", "Hello", "General"}
+    assert names([".*"]) == {"Help.Me", "Hello", "General"}
+    assert names(["Hel.*"]) == {"Help.Me", "Hello"}
+    assert names(["Foo", "Help"]) == set()
+
+
+def test_empty_policy_removes_it_and_empty_kms_key_returns_to_the_default(sqs: Any) -> None:
+    policy = '{"Version": "2012-10-17", "Statement": []}'
+    url = sqs.create_queue(QueueName="reset", Attributes={
+        "Policy": policy, "KmsMasterKeyId": "alias/sealq-default"})["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": "", "KmsMasterKeyId": ""})
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert "Policy" not in attrs
+    assert "KmsMasterKeyId" not in attrs
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    sqs.send_message(QueueUrl=url, MessageBody="still sealed")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "still sealed"
+
+
+def test_a_bare_queue_name_as_queue_url_names_the_callers_queue(sqs: Any) -> None:
+    sqs.create_queue(QueueName="bare")
+    sqs.send_message(QueueUrl="bare", MessageBody="by name")
+    assert sqs.receive_message(QueueUrl="bare")["Messages"][0]["Body"] == "by name"
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.send_message(QueueUrl="absent", MessageBody="x")
+
+
+def test_fifo_batch_entry_without_group_id_fails_the_whole_request(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="groups.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError) as excinfo:
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "ok", "MessageBody": "a", "MessageGroupId": "g"},
+            {"Id": "none", "MessageBody": "b"},
+        ])
+    assert excinfo.value.response["Error"]["Code"] == "MissingParameter"
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
+def test_fifo_high_throughput_attributes_are_kept_validated_and_fifo_only(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="fast.fifo", Attributes={
+        "FifoQueue": "true", "DeduplicationScope": "messageGroup"})["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={
+        "FifoThroughputLimit": "perMessageGroupId", "FifoQueue": "true"})
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["DeduplicationScope"], attrs["FifoThroughputLimit"]) == (
+        "messageGroup", "perMessageGroupId")
+    with pytest.raises(sqs.exceptions.InvalidAttributeValue):
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"DeduplicationScope": "global"})
+    plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
+    with pytest.raises(sqs.exceptions.InvalidAttributeName):
+        sqs.set_queue_attributes(QueueUrl=plain, Attributes={"FifoThroughputLimit": "perQueue"})
+    with pytest.raises(sqs.exceptions.InvalidAttributeName):
+        sqs.create_queue(QueueName="flagged", Attributes={"FifoQueue": "false"})
+
+
+def test_error_texts_echo_values_whole_and_empty_lists_are_left_out(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="texts")["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError) as excinfo:
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=21)
+    assert excinfo.value.response["Error"]["Message"] == (
+        "Value 21 for parameter WaitTimeSeconds is invalid. "
+        "Reason: Must be >= 0 and <= 20, if provided.")
+    dedup = "d" * 120
+    with pytest.raises(sqs.exceptions.ClientError) as excinfo:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageDeduplicationId=dedup)
+    assert f"Value {dedup} for parameter" in excinfo.value.response["Error"]["Message"]
+    sent = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}])
+    assert "Failed" not in sent
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="none")
