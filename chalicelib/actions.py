@@ -218,7 +218,7 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> Outgoing:
     if not isinstance(body, str):
         raise invalid_value("MessageBody", body, "Must be a string.")
     attributes = parse_message_attributes(params.get("MessageAttributes"))
-    parse_message_system_attributes(params.get("MessageSystemAttributes"))
+    system = parse_message_system_attributes(params.get("MessageSystemAttributes"))
     validate_message_body(body, queue.int_attribute("MaximumMessageSize"), attributes)
     delay = opt_int(params, "DelaySeconds", 0, 900)
     group_id = opt_str(params, "MessageGroupId")
@@ -246,7 +246,7 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> Outgoing:
             "MessageDeduplicationId", dedup_id,
             "The request include parameter that is not valid for this queue type.",
         )
-    return Outgoing(body, attributes, delay, group_id, dedup_id)
+    return Outgoing(body, attributes, delay, group_id, dedup_id, system)
 
 
 @action("SendMessage")

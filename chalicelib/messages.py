@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import handles, timeouts
@@ -25,7 +25,7 @@ from chalicelib.failures import key_service_error, storage_error
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.keyservice.refusals import REMEMBERED
 from chalicelib.protocol import errors
-from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
+from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body, md5_of_system_attributes
 from chalicelib.protocol.validation import serialize_message_attributes
 from chalicelib.queues import Queue
 from chalicelib.sealing import Accept, Sealer, SealError
@@ -61,6 +61,7 @@ SYSTEM_ATTRIBUTES = (
     "MessageGroupId",
     "SequenceNumber",
     "DeadLetterQueueSourceArn",
+    "AWSTraceHeader",
 )
 
 
@@ -73,6 +74,8 @@ class Outgoing:
     delay: int | None = None
     group_id: str | None = None
     dedup_id: str | None = None
+    # MessageSystemAttributes (only AWSTraceHeader), normalized like attributes.
+    system: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _handle_error(err: StorageError, handle: str, operation: str) -> errors.SqsError:
@@ -95,17 +98,32 @@ def _handle_error(err: StorageError, handle: str, operation: str) -> errors.SqsE
     return storage_error(err)
 
 
-def _encode_envelope(message: Outgoing, sender: str) -> bytes:
-    envelope = {
+def _encode_envelope(message: Outgoing, sender: str, fifo: bool) -> bytes:
+    """The sealed plaintext: body, attributes, sender and, when given, the trace header
+    and (on a standard queue: fair queues) the group id, which SQS returns on receive."""
+    envelope: dict[str, Any] = {
         "v": ENVELOPE_VERSION,
         "body": message.body,
         "attributes": serialize_message_attributes(message.attributes),
         "sender": sender,
     }
+    trace = message.system.get("AWSTraceHeader")
+    if trace is not None:
+        envelope["trace"] = trace["StringValue"]
+    if message.group_id is not None and not fifo:
+        envelope["group"] = message.group_id
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _decode_envelope(plaintext: bytes) -> tuple[str, dict[str, dict[str, Any]], str]:
+@dataclass(frozen=True)
+class _Envelope:
+    body: str
+    attributes: dict[str, dict[str, Any]]
+    sender: str
+    system: dict[str, str]  # AWSTraceHeader, a standard queue's MessageGroupId
+
+
+def _decode_envelope(plaintext: bytes) -> _Envelope:
     envelope = json.loads(plaintext)
     if envelope.get("v") != ENVELOPE_VERSION:
         raise SealError("unknown envelope version")
@@ -115,7 +133,12 @@ def _decode_envelope(plaintext: bytes) -> tuple[str, dict[str, dict[str, Any]], 
         if "BinaryValue" in value:
             value["BinaryValue"] = base64.b64decode(value["BinaryValue"])
         attributes[name] = value
-    return envelope["body"], attributes, envelope.get("sender", "")
+    system = {}
+    if isinstance(envelope.get("trace"), str):
+        system["AWSTraceHeader"] = envelope["trace"]
+    if isinstance(envelope.get("group"), str):
+        system["MessageGroupId"] = envelope["group"]
+    return _Envelope(envelope["body"], attributes, envelope.get("sender", ""), system)
 
 
 def _select_attributes(
@@ -261,7 +284,7 @@ class Messages:
             dedup_id = self._content_dedup_id(queue, message.body)
         try:
             sealed = self._sealer.seal(
-                _encode_envelope(message, sender),
+                _encode_envelope(message, sender, queue.fifo),
                 queue_arn=queue.arn,
                 account=queue.account,
                 cmk=queue.cmk,
@@ -278,6 +301,8 @@ class Messages:
         result = {"MD5OfMessageBody": md5_of_body(message.body)}
         if message.attributes:
             result["MD5OfMessageAttributes"] = md5_of_attributes(message.attributes)
+        if message.system:
+            result["MD5OfMessageSystemAttributes"] = md5_of_system_attributes(message.system)
         return _Prepared(
             stored=stored,
             pointer=pointer,
@@ -428,7 +453,7 @@ class Messages:
             else:
                 sealed = base64.b64decode(item.body, validate=True)
             opened = self._sealer.open(sealed, accept=accept)
-            body, attributes, sender = _decode_envelope(opened.plaintext)
+            envelope = _decode_envelope(opened.plaintext)
         except KeyServiceError as err:
             if err.code in REMEMBERED:  # about this message's own key
                 raise _Refused(key_service_error_for_message(err)) from None
@@ -448,15 +473,17 @@ class Messages:
         # Only SQS's own names, with sealq's values: the backing store's ARNs and
         # principals never reach a client.
         system = {k: v for k, v in item.attributes.items() if k in SYSTEM_ATTRIBUTES}
-        system["SenderId"] = sender
+        system.pop("AWSTraceHeader", None)
+        system.update(envelope.system)
+        system["SenderId"] = envelope.sender
         system.pop("DeadLetterQueueSourceArn", None)
         if opened.queue_arn != queue.arn or opened.queue_id != queue.queue_id:
             system["DeadLetterQueueSourceArn"] = opened.queue_arn
         return {
             "MessageId": item.message_id,
             "ReceiptHandle": handle,
-            "Body": body,
-            "attributes": attributes,
+            "Body": envelope.body,
+            "attributes": envelope.attributes,
             "system": system,
         }
 

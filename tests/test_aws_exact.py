@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import boto3
 import pytest
 
 from chalicelib.clock import FakeClock
-from tests.harness import Fleet
+from chalicelib.protocol.md5 import md5_of_system_attributes
+from tests.harness import REGION, Fleet
 
 
 @pytest.fixture
@@ -99,3 +102,37 @@ def test_error_texts_echo_values_whole_and_empty_lists_are_left_out(sqs: Any) ->
     sent = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}])
     assert "Failed" not in sent
     assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="none")
+
+
+TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+
+
+def test_the_trace_header_is_sealed_returned_and_its_md5_answered(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="traced", Attributes={"VisibilityTimeout": "0"})[
+        "QueueUrl"]
+    system = {"AWSTraceHeader": {"DataType": "String", "StringValue": TRACE}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="x", MessageSystemAttributes=system)
+    assert sent["MD5OfMessageSystemAttributes"] == md5_of_system_attributes(system)
+    batch = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "a", "MessageBody": "y", "MessageSystemAttributes": system}])
+    assert batch["Successful"][0]["MD5OfMessageSystemAttributes"] == sent[
+        "MD5OfMessageSystemAttributes"]
+    for names in (["AWSTraceHeader"], ["All"]):
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                  MessageSystemAttributeNames=names)["Messages"]
+        assert {m["Attributes"]["AWSTraceHeader"] for m in got} == {TRACE}
+    untraced = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["SenderId"])
+    assert "AWSTraceHeader" not in untraced["Messages"][0]["Attributes"]
+    # Sealed like the body: the backing store never sees it.
+    moto = boto3.client("sqs", region_name=REGION)
+    for backing in moto.list_queues(QueueNamePrefix="sealq-")["QueueUrls"]:
+        stored = moto.receive_message(QueueUrl=backing, MaxNumberOfMessages=10,
+                                      MessageSystemAttributeNames=["All"], VisibilityTimeout=0)
+        assert TRACE not in json.dumps(stored)
+
+
+def test_a_group_id_on_a_standard_queue_is_kept_and_returned(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="fair")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="tenant-7")
+    got = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["MessageGroupId"])
+    assert got["Messages"][0]["Attributes"] == {"MessageGroupId": "tenant-7"}
