@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import io
 import logging
-import re
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aws_encryption_sdk
-from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
-from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+from aws_encryption_sdk.identifiers import CommitmentPolicy
 from aws_encryption_sdk.materials_managers import (
     DecryptionMaterials,
     DecryptionMaterialsRequest,
@@ -28,12 +25,10 @@ from aws_encryption_sdk.materials_managers import (
 from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
 from aws_encryption_sdk.structures import DataKey as EsdkDataKey
 from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
-from cryptography.exceptions import InvalidTag
 
+from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
 from chalicelib.keycache import HandlerKeyCache
 
-SUITE = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
-PROVIDER_ID = "aws-kms"
 QUEUE_ARN_KEY = "sealq:queue-arn"
 ACCOUNT_KEY = "sealq:account"
 # The queue's incarnation: a queue deleted and created again under its name gets a
@@ -47,10 +42,6 @@ Accept = Callable[[str, str], bool]
 # One frame holds any SQS message (bodies are at most 1 MiB): 4 KiB frames (the
 # SDK's default) make a 64 KiB body three times slower to seal and open.
 FRAME_LENGTH = 1 << 20
-_KMS_KEY_ARN = re.compile(r"arn:[a-z0-9-]+:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9_-]+")
-# What malformed input raises from inside the SDK besides its own errors (found by
-# fuzzing: InvalidTag from frame bodies, UnicodeDecodeError from the context).
-_MALFORMED = (AWSEncryptionSDKClientError, InvalidTag, ValueError, struct.error)
 
 
 class _DropCloseNoise(logging.Filter):
@@ -181,7 +172,7 @@ class _OpenMaterials(CryptoMaterialsManager):
             cmk_arn = edk.key_provider.key_info.decode("ascii")
         except UnicodeDecodeError:
             raise SealError("malformed key ARN") from None
-        if not _KMS_KEY_ARN.fullmatch(cmk_arn):
+        if not KMS_KEY_ARN.fullmatch(cmk_arn):
             raise SealError("malformed key ARN")
         plaintext = self._keys.decryption_key(
             encrypted=edk.encrypted_data_key, cmk_arn=cmk_arn, context=context
@@ -243,7 +234,7 @@ class Sealer:
             plaintext, _header = self._client.decrypt(source=source, materials_manager=materials)
         except SealError:
             raise
-        except _MALFORMED as err:
+        except MALFORMED as err:
             # Keep only the class: the SDK's texts may quote parsed header fields.
             raise SealError(f"message failed to open ({type(err).__name__})") from None
         if source.tell() != len(data):

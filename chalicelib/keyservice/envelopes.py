@@ -10,13 +10,10 @@ stock SDK with a KMS key provider opens it without sealq. Only the key service
 from __future__ import annotations
 
 import io
-import re
-import struct
 from collections.abc import Mapping
 
 import aws_encryption_sdk
-from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
-from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+from aws_encryption_sdk.identifiers import CommitmentPolicy
 from aws_encryption_sdk.materials_managers import (
     DecryptionMaterials,
     DecryptionMaterialsRequest,
@@ -26,17 +23,13 @@ from aws_encryption_sdk.materials_managers import (
 from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
 from aws_encryption_sdk.structures import DataKey as EsdkDataKey
 from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
-from cryptography.exceptions import InvalidTag
 
+from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.keyservice.kms import INVALID_CIPHERTEXT, GeneratedKey, Kms
 
-SUITE = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
-PROVIDER_ID = "aws-kms"
 # The only context an envelope may carry: the access key it belongs to.
 ACCESS_KEY_CONTEXT = "sealq:access-key-id"
-_KMS_KEY_ARN = re.compile(r"arn:[a-z0-9-]+:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9_-]+")
-_MALFORMED = (AWSEncryptionSDKClientError, InvalidTag, ValueError, struct.error)
 _REFUSED = "The sealed secret does not open under this context."
 _CLIENT = aws_encryption_sdk.EncryptionSDKClient(
     commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, max_encrypted_data_keys=1
@@ -92,7 +85,7 @@ class _Open(CryptoMaterialsManager):
             raise KeyServiceError(INVALID_CIPHERTEXT, _REFUSED)
         (edk,) = edks
         arn = edk.key_provider.key_info.decode("ascii", "replace")
-        if edk.key_provider.provider_id != PROVIDER_ID or not _KMS_KEY_ARN.fullmatch(arn):
+        if edk.key_provider.provider_id != PROVIDER_ID or not KMS_KEY_ARN.fullmatch(arn):
             raise KeyServiceError(INVALID_CIPHERTEXT, _REFUSED)
         plaintext = self._kms.decrypt(edk.encrypted_data_key, arn, self._context)
         return DecryptionMaterials(data_key=EsdkDataKey(
@@ -120,6 +113,6 @@ def open_envelope(kms: Kms, context: Mapping[str, str], sealed: bytes) -> bytes:
         plaintext, _ = _CLIENT.decrypt(source=source, materials_manager=_Open(kms, bound))
     except KeyServiceError:
         raise
-    except _MALFORMED:
+    except MALFORMED:
         raise KeyServiceError(INVALID_CIPHERTEXT, _REFUSED) from None
     return bytes(plaintext)
