@@ -21,6 +21,7 @@ import boto3
 from chalicelib import settings as settings_module
 from chalicelib.actions import Actions
 from chalicelib.auth.accounts import AccountStore, MemoryAccountStore
+from chalicelib.auth.cmks import AllowedKeys
 from chalicelib.auth.dynamo import DynamoAccountStore
 from chalicelib.auth.keys import AccessKeyCache
 from chalicelib.auth.sigv4 import Verifier
@@ -168,6 +169,10 @@ def build_frontend(
         clock=clock,
         local_clock=local_clock,
         cache_ttl=conf.queue_cache_ttl,
+        # Tenant-bound CMKs: read as access keys are, at most every auth_cache_ttl.
+        key_policy=AllowedKeys(ports.accounts, default_cmk=conf.default_kms_key,
+                               clock=local_clock, ttl=conf.auth_cache_ttl,
+                               max_entries=conf.handler_cache_size),
     )
     return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url)
 

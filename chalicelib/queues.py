@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from chalicelib.clock import Clock
 from chalicelib.protocol import errors
@@ -108,6 +109,15 @@ def _diff(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[dict[str, str
     )
 
 
+class KeyPolicy(Protocol):
+    """Which CMKs an account may name as a queue's ``KmsMasterKeyId``."""
+
+    def check(self, account: str, cmk: str) -> None:
+        """Return when allowed ("" and the default always are), else raise the SQS
+        error; a failure to find out propagates (the change is refused)."""
+        ...
+
+
 class Registry:
     """Queue records with a short-lived per-container cache."""
 
@@ -120,9 +130,11 @@ class Registry:
         default_cmk: str,
         clock: Clock,
         cache_ttl: float,
+        key_policy: KeyPolicy,
         local_clock: Clock | None = None,
     ) -> None:
         self._table = table
+        self._key_policy = key_policy
         self._store = store
         self._region = region
         self._default_cmk = default_cmk
@@ -197,6 +209,7 @@ class Registry:
         attributes = validate_attributes(dict(raw_attributes), fifo=fifo, creating=True)
         for empty in [k for k, v in attributes.items() if v == ""]:
             del attributes[empty]  # "" means "not set" (RedrivePolicy, Policy, KmsMasterKeyId)
+        self._key_policy.check(account, attributes.get("KmsMasterKeyId", ""))
         existing = self._table.get(account, name)
         if existing is not None:
             return self._same_or_conflict(self._wrap(existing), attributes)
@@ -319,6 +332,7 @@ class Registry:
         if "FifoQueue" in raw:
             raise errors.invalid_attribute_name("FifoQueue")
         attributes = validate_attributes(raw, fifo=queue.fifo, creating=False)
+        self._key_policy.check(queue.account, attributes.get("KmsMasterKeyId", ""))
         redrive = self._backing_redrive(
             queue.account, queue.fifo, attributes, (queue.queue_id, queue.arn)
         )

@@ -79,6 +79,17 @@ def provision_stack() -> None:
                      container.key_service_client(conf, clients))
 
 
+def allow_kms_key(*cmks: str, account: str = TEST_ACCOUNT, allowed: bool = True) -> None:
+    """The operator's ``allow-kms-key`` (``allowed=False``: ``disallow-kms-key``) for
+    ``account`` on the current stack; handlers see it within their auth cache TTL."""
+    conf = settings.get()
+    clients = Clients(SESSION, conf.region, conf.aws_endpoint)
+    accounts = Accounts(DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
+                        auth_secrets(), SYSTEM_CLOCK)
+    for cmk in cmks:
+        accounts.set_kms_key(account, cmk, allowed)
+
+
 def auth_secrets() -> KeyServiceClient:
     """A key service for opening access-key secrets apart from the counted/faulted ones:
     handlers open their key once per container and day, which is not message traffic."""

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from chalicelib import handles, settings
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice.refusals import REFUSAL_TTL
-from tests.harness import REGION, Fleet, signed_handle, sqs_client
+from tests.harness import REGION, Fleet, allow_kms_key, signed_handle, sqs_client
 
 ACCOUNT = "000000000000"
 
@@ -105,6 +105,7 @@ def test_messages_under_a_refused_key_never_cost_the_good_ones(
     kms = boto3.client("kms", region_name=REGION)
     old = kms.create_key()["KeyMetadata"]["Arn"]
     new = kms.create_key()["KeyMetadata"]["Arn"]
+    allow_kms_key(old, new)
     producer = sqs_client(fleet.handler(core=0))
     url = producer.create_queue(QueueName="q", Attributes={"KmsMasterKeyId": old})["QueueUrl"]
     for n in range(3):
@@ -132,6 +133,7 @@ def test_a_kms_error_is_returned_only_when_nothing_else_could_be(
     fleet = two
     kms = boto3.client("kms", region_name=REGION)
     cmk = kms.create_key()["KeyMetadata"]["Arn"]
+    allow_kms_key(cmk)
     producer = sqs_client(fleet.handler(core=0))
     url = producer.create_queue(QueueName="q", Attributes={"KmsMasterKeyId": cmk})["QueueUrl"]
     producer.send_message(QueueUrl=url, MessageBody="under a disabled key")

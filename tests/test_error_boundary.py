@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings
 from chalicelib.clock import FakeClock
-from tests.harness import REGION, Fleet, sqs_client
+from tests.harness import REGION, Fleet, allow_kms_key, sqs_client
 
 
 @pytest.fixture
@@ -256,6 +256,7 @@ def test_a_set_queue_attributes_whose_backing_half_fails_changes_neither(fleet: 
 
 
 def test_two_containers_interleaving_registry_writes_lose_nothing(fleet: Fleet) -> None:
+    allow_kms_key("alias/other")
     first, second = fleet.sqs(), fleet.sqs()
     url = first.create_queue(QueueName="q")["QueueUrl"]
     second.get_queue_attributes(QueueUrl=url)  # both hold a cached copy now

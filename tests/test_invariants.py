@@ -22,7 +22,7 @@ from aws_encryption_sdk.internal.formatting.deserialize import deserialize_heade
 
 from chalicelib import settings
 from chalicelib.clock import FakeClock
-from tests.harness import REGION, Fleet, kms_fault
+from tests.harness import REGION, Fleet, allow_kms_key, kms_fault
 
 SECRET_BODIES = ["SECRET-BODY-alpha-7f3a", "SECRET-BODY-beta-91c2 ünïcödé"]
 SECRET_ATTRIBUTE = "SECRET-ATTR-55d1"
@@ -108,6 +108,7 @@ def test_no_plaintext_message_or_data_key_reaches_any_store_or_log(
     caplog.set_level(logging.DEBUG)
     sqs = fleet.sqs()
     cmk = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    allow_kms_key(cmk)
     own = sqs.create_queue(QueueName="own-key", Attributes={"KmsMasterKeyId": cmk})["QueueUrl"]
     default = sqs.create_queue(QueueName="default-key")["QueueUrl"]
     attributes = {
@@ -172,6 +173,7 @@ def test_a_queue_without_a_key_is_sealed_with_the_service_default_key(fleet: Fle
     kms = boto3.client("kms", region_name=REGION)
     default_arn = kms.describe_key(KeyId=settings.get().default_kms_key)["KeyMetadata"]["Arn"]
     own_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    allow_kms_key(own_arn)
     plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
     keyed = sqs.create_queue(QueueName="keyed", Attributes={"KmsMasterKeyId": own_arn})["QueueUrl"]
     sqs.send_message(QueueUrl=plain, MessageBody="a")
@@ -309,6 +311,7 @@ def test_a_new_queue_key_takes_effect_within_the_queue_cache_ttl(
     kms = boto3.client("kms", region_name=REGION)
     old_key = kms.create_key()["KeyMetadata"]["Arn"]
     new_key = kms.create_key()["KeyMetadata"]["Arn"]
+    allow_kms_key(old_key, new_key)
     admin, producer = fleet.sqs(), fleet.sqs()
     url = admin.create_queue(QueueName="rotating", Attributes={"KmsMasterKeyId": old_key})[
         "QueueUrl"
