@@ -86,8 +86,7 @@ class Queue:
 
     @property
     def quarantine_id(self) -> str:
-        """Where this queue's quarantined messages are kept (per incarnation)."""
-        return self.record.queue_id or f"{self.account}-{self.name}"
+        return self.record.quarantine_id
 
     def int_attribute(self, name: str) -> int:
         return int(self.attributes.get(name, INT_ATTRIBUTES[name][2]))
@@ -466,9 +465,6 @@ class Registry:
                 fresh.record.sources.get(queue_id) == arn
 
         return accept
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
 
 
 def _redrive_target(queue: Queue) -> str | None:

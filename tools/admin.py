@@ -77,7 +77,7 @@ def _quarantine(conf: Settings, command: str, account: str, queue: str) -> tuple
     record = table.get(account, queue)
     if record is None:
         return 1, {"error": "QueueDoesNotExist", "queue": queue}
-    queue_id = record.queue_id or f"{record.account}-{record.name}"
+    queue_id = record.quarantine_id
     if command == "quarantine-purge":
         return 0, {"Queue": queue, "Purged": quarantine.purge(queue_id)}
     ids = quarantine.list(queue_id)

@@ -46,6 +46,11 @@ class QueueRecord:
     # so what they moved here keeps opening whatever happens to them later.
     sources: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def quarantine_id(self) -> str:
+        """Where the queue's quarantined messages are kept (per incarnation)."""
+        return self.queue_id or f"{self.account}-{self.name}"
+
 
 @dataclass(frozen=True)
 class Change:
