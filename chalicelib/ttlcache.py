@@ -11,15 +11,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Generic, TypeVar
 
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
-
-class TTLCache(Generic[K, V]):
+class TTLCache[K: Hashable, V]:
     def __init__(self, max_entries: int, clock: Clock = SYSTEM_CLOCK) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
