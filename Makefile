@@ -4,21 +4,34 @@
 #   make test   ruff, mypy, pytest (the CI command: .ci/run)
 #   make bench  python -m bench
 #   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py)
+#   make package [STAGE=dev|prod]   build/sam.json + build/deployment.zip, offline, cfn-lint clean
 #   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
-STAMP := $(VENV)/.requirements.stamp
+# The project targets Python 3.13 (Lambda python3.13, Amazon Linux 2023): chalice takes the
+# Lambda runtime from the interpreter that packages. A `python3.13` on PATH that runs, else
+# pyenv's 3.13 (its bare shim fails unless 3.13 is the active version); override with
+# `make venv PYTHON313=/path/to/python3.13`.
+PYTHON313 ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
+STAMP := $(VENV)/.requirements-py313.stamp
 # app.py and bench/ are checked once they exist (app.py lands with the integration).
 LINT_PATHS := chalicelib tools tests $(wildcard bench) $(wildcard app.py)
 TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
-.PHONY: venv run test bench soak admin
+STAGE ?= dev
+
+.PHONY: venv run test bench soak admin package
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(PYTHON) || python3 -m venv $(VENV)
+	@test -n "$(PYTHON313)" || { echo "sealq needs Python 3.13 (Lambda's python3.13 runtime)." \
+	  "Install it (e.g. 'pyenv install 3.13', or your OS's python3.13 package) or pass" \
+	  "PYTHON313=/path/to/python3.13." >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
+	  || { rm -rf $(VENV) && $(PYTHON313) -m venv $(VENV); }
 	$(PYTHON) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 
@@ -38,3 +51,6 @@ admin: venv
 
 soak: venv
 	$(PYTHON) -m bench.soak
+
+package: venv
+	$(PYTHON) -m tools.package --stage $(STAGE) --out build
