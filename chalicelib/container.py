@@ -68,7 +68,8 @@ class Ports:
 def aws_ports(conf: Settings, clients: Clients) -> Ports:
     return Ports(
         queues=DynamoQueueTable(clients.get("queues"), conf.queues_table),
-        messages=SqsMessageStore(clients.get("messages"), poll_client=clients.get("long_poll")),
+        messages=SqsMessageStore(clients.get("messages"), poll_client=clients.get("long_poll"),
+                                 prefix=conf.backing_queue_prefix),
         payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
         quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
         accounts=DynamoAccountStore(clients.get("accounts"), conf.accounts_table),

@@ -7,12 +7,15 @@ import time) and cached; tests call :func:`reset` after changing the environment
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 DEFAULT_ACCOUNT = "000000000000"
+# SQS queue names are at most 80 of [A-Za-z0-9_-]: the prefix leaves room for 32 hex
+# digits and ".fifo".
+_BACKING_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,43}")
 
 
 class SettingsError(ValueError):
@@ -53,12 +56,12 @@ class Settings:
     auth_cache_ttl: float = 30.0
     # Set by the Lambda runtime; empty when running anywhere else.
     lambda_function_name: str = ""
+    # Backing SQS queues are named <prefix><32 hex>[.fifo]: the stack's own prefix, so
+    # two stacks in one account and region never share (or may touch) each other's queues.
+    backing_queue_prefix: str = "sealq-"
 
 
-N = TypeVar("N", int, float)
-
-
-def _number(
+def _number[N: (int, float)](
     env: Mapping[str, str], name: str, default: N, low: N, high: N, parse: Callable[[str], N]
 ) -> N:
     """``name`` parsed with ``parse`` (int or float) within [low, high]; default when unset."""
@@ -89,6 +92,10 @@ def from_environ(env: Mapping[str, str]) -> Settings:
     account = env.get("SEALQ_ACCOUNT", DEFAULT_ACCOUNT)
     if not (len(account) == 12 and account.isdigit()):
         raise SettingsError(f"SEALQ_ACCOUNT must be 12 digits, got {account!r}")
+    prefix = env.get("SEALQ_BACKING_QUEUE_PREFIX") or "sealq-"
+    if not _BACKING_PREFIX.fullmatch(prefix):
+        raise SettingsError(
+            f"SEALQ_BACKING_QUEUE_PREFIX must be 1-43 of [A-Za-z0-9_-], got {prefix!r}")
     return Settings(
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         aws_endpoint=None if endpoint in ("", "aws") else endpoint,
@@ -111,6 +118,7 @@ def from_environ(env: Mapping[str, str]) -> Settings:
         log_level=env.get("SEALQ_LOG_LEVEL", "INFO"),
         auth_cache_ttl=_float(env, "SEALQ_AUTH_CACHE_TTL", 30.0, 0.0, 300.0),
         lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+        backing_queue_prefix=prefix,
     )
 
 

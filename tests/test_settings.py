@@ -35,6 +35,8 @@ def test_numbers_are_parsed_within_their_ranges() -> None:
         ({"SEALQ_QUEUE_CACHE_TTL": "301"}, "between 0.0 and 300.0"),
         ({"SEALQ_HANDLER_CACHE_SIZE": "0"}, "between 1 and"),
         ({"SEALQ_ACCOUNT": "12345"}, "SEALQ_ACCOUNT must be 12 digits"),
+        ({"SEALQ_BACKING_QUEUE_PREFIX": "a/b-"}, "SEALQ_BACKING_QUEUE_PREFIX must be"),
+        ({"SEALQ_BACKING_QUEUE_PREFIX": "p" * 44}, "SEALQ_BACKING_QUEUE_PREFIX must be"),
     ],
 )
 def test_bad_values_fail_fast_with_the_variable_named(env: dict[str, str], text: str) -> None:
@@ -49,3 +51,9 @@ def test_get_reads_the_environment_once_until_reset(monkeypatch: pytest.MonkeyPa
     assert settings.get().queues_table == "first"
     settings.reset()
     assert settings.get().queues_table == "second"
+
+
+def test_the_backing_queue_prefix_is_the_stacks_when_set() -> None:
+    assert settings.from_environ({}).backing_queue_prefix == "sealq-"
+    conf = settings.from_environ({"SEALQ_BACKING_QUEUE_PREFIX": "sealq-1a2b3c4d-"})
+    assert conf.backing_queue_prefix == "sealq-1a2b3c4d-"
