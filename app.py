@@ -3,6 +3,10 @@
 All logic lives in ``chalicelib``; the composition root (``chalicelib.container``)
 builds each container lazily on its first request, so nothing here calls AWS at
 import time and ``chalice package`` can import it without credentials.
+
+Both Lambda functions import this module, so it imports neither function's tree at
+the top: each function imports its own on first use, and the key service never
+loads the handler's (protocol, auth, the encryption SDK, storage) at cold start.
 """
 
 from __future__ import annotations
@@ -11,8 +15,6 @@ import logging
 from typing import Any
 
 from chalice import Chalice, Response
-
-from chalicelib import container
 
 app = Chalice(app_name="sealq")
 app.log.setLevel(logging.INFO)
@@ -25,6 +27,8 @@ CONTENT_TYPES = [
 
 
 def _serve() -> Response:
+    from chalicelib import container  # the handler's tree, on its first request
+
     request = app.current_request
     assert request is not None  # Chalice sets it for every route call
     body = request.raw_body
@@ -52,4 +56,6 @@ def queue_path(account: str, queue: str) -> Response:
 
 @app.lambda_function(name="key_service")
 def key_service(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return container.serve_key_service(event)
+    from chalicelib.keyservice import process  # the key service's tree only
+
+    return process.serve(event)

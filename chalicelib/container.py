@@ -29,8 +29,9 @@ from chalicelib.aws import Clients
 from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
 from chalicelib.frontend import Frontend, ServiceSecrets, deadline_from
 from chalicelib.keycache import HandlerKeyCache
+from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import KeyService, SecretService
-from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
+from chalicelib.keyservice.process import key_service_core
 from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.messages import Messages
@@ -80,23 +81,6 @@ def memory_ports(clock: Clock) -> Ports:
     """In-memory storage (tests of the domain without moto)."""
     return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore(),
                  MemoryQuarantineStore(), MemoryAccountStore())
-
-
-def key_service_core(
-    conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
-    sleep: Callable[[float], None] = time.sleep,
-) -> KeyServiceCore:
-    """The key service (the only part that calls KMS) of one container."""
-    return KeyServiceCore(
-        kms=clients.get("kms"),
-        dynamodb=clients.get("key_records"),
-        table=conf.keys_table,
-        default_kms_key=conf.default_kms_key,
-        clock=clock,
-        cache_size=conf.key_service_cache_size,
-        decrypt_ttl=conf.decrypt_key_ttl,
-        sleep=sleep,
-    )
 
 
 def key_service_client(
@@ -201,7 +185,6 @@ def build_handler(
 
 _lock = threading.Lock()
 _handler: Frontend | None = None
-_core: KeyServiceCore | None = None
 
 
 def handler() -> Frontend:
@@ -215,32 +198,21 @@ def handler() -> Frontend:
 
 def core() -> KeyServiceCore:
     """This process's key service (the key-service Lambda), built on first use."""
-    global _core
-    with _lock:
-        if _core is None:
-            conf = settings_module.get()
-            clients = Clients(boto3.session.Session(), conf.region, conf.aws_endpoint)
-            _core = key_service_core(conf, clients)
-        return _core
+    return key_service_process.core()
 
 
 def reset() -> None:
     """Forget the process's containers and settings (tests; a moto backend reset)."""
-    global _handler, _core
+    global _handler
     with _lock:
         _handler = None
-        _core = None
+    key_service_process.reset()
     settings_module.reset()
 
 
 def serve_key_service(event: dict[str, Any]) -> dict[str, Any]:
     """The key-service Lambda: one wire-format request in, one answer out; never raises."""
-    try:
-        service = core()
-    except Exception as err:  # noqa: BLE001 - bad settings still give a wire-format answer
-        log.error("key service could not start: %s", type(err).__name__)
-        return {"error": {"code": INTERNAL_FAILURE, "message": INTERNAL_MESSAGE}}
-    return service.handle(event)
+    return key_service_process.serve(event)
 
 
 def canonical_query(params: Any) -> str:

@@ -79,6 +79,10 @@ class DataKey:
     deadline: float
 
 
+class ContextError(ValueError):
+    """An envelope's context is not an access key's: the request is malformed."""
+
+
 class KeyServiceError(Exception):
     """A failure the key service reports; ``code`` is an SQS error code."""
 

@@ -25,7 +25,7 @@ from aws_encryption_sdk.structures import DataKey as EsdkDataKey
 from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
 
 from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
-from chalicelib.keyservice.api import KeyServiceError
+from chalicelib.keyservice.api import ContextError, KeyServiceError
 from chalicelib.keyservice.kms import INVALID_CIPHERTEXT, GeneratedKey, Kms
 
 # The only context an envelope may carry: the access key it belongs to.
@@ -34,10 +34,6 @@ _REFUSED = "The sealed secret does not open under this context."
 _CLIENT = aws_encryption_sdk.EncryptionSDKClient(
     commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, max_encrypted_data_keys=1
 )
-
-
-class ContextError(ValueError):
-    """The context is not an access key's: the request is malformed."""
 
 
 def check_context(context: Mapping[str, str]) -> dict[str, str]:

@@ -29,8 +29,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import timeouts
 from chalicelib.clock import Clock
-from chalicelib.keyservice import envelopes
-from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError, key_identity
+from chalicelib.keyservice.api import (
+    UNAVAILABLE,
+    ContextError,
+    DataKey,
+    KeyServiceError,
+    key_identity,
+)
 from chalicelib.keyservice.kms import (
     INTERNAL_FAILURE,
     INTERNAL_MESSAGE,
@@ -59,6 +64,8 @@ LEASE_SECONDS = timeouts.LEASE_SECONDS
 POLL_INTERVAL = 0.05
 MAX_WAIT = timeouts.MAX_LEASE_WAIT
 REUSE_PERIOD_RANGE = (60, 86400)
+# The encryption context of a deployment secret (one key; the IAM policy allows it).
+SECRET_CONTEXT_KEY = "sealq:secret"
 SECRETS_CACHE_SIZE = 64
 
 
@@ -147,7 +154,7 @@ class KeyServiceCore:
         except KeyServiceError as err:
             log.warning("key service %s failed: %s", _op_name(op), err.code)
             return _error(err.code, err.message)
-        except (BadRequest, envelopes.ContextError) as err:
+        except (BadRequest, ContextError) as err:
             log.warning("key service got a bad request: %s", err)
             return _error(INTERNAL_FAILURE, "The key service request is malformed.")
         except Exception as err:  # the contract is: never raise
@@ -296,7 +303,7 @@ class KeyServiceCore:
 
     def _load_or_create_secret(self, name: str) -> bytes:
         record_id = secret_id(name)
-        context = {"sealq:secret": name}
+        context = {SECRET_CONTEXT_KEY: name}
         existing = self._records.read_secret(record_id)
         if existing is None:
             fresh = self._kms.generate(self._default_kms_key, context)
@@ -315,10 +322,14 @@ class KeyServiceCore:
 
     def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes:
         """``plaintext`` as an ESDK envelope under the default CMK, bound to ``context``."""
+        from chalicelib.keyservice import envelopes  # the ESDK: only when a secret is sealed
+
         return envelopes.seal(self._kms, self._default_kms_key, context, plaintext)
 
     def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes:
         """The plaintext of an envelope sealed under exactly ``context`` (one KMS Decrypt)."""
+        from chalicelib.keyservice import envelopes  # the ESDK: only when a secret is opened
+
         return envelopes.open_envelope(self._kms, context, sealed)
 
 
