@@ -2,9 +2,11 @@
 
 Order: bench_fleet (KMS requests of a fleet: what the two cache tiers save), then
 bench_seal (warm per-message cost of sealing: what a cached key still costs), then
-bench_http (the local HTTP path, ``make run`` against its moto directly). Each also
-runs alone: ``python -m bench.bench_fleet``, ``python -m bench.bench_seal``,
-``python -m bench.bench_http``.
+bench_http (the local HTTP path, ``make run`` against its moto directly), then
+bench_coldstart (each Lambda function's imports from the unpacked package, beside
+``import boto3``). Each also runs alone: ``python -m bench.bench_fleet``,
+``python -m bench.bench_seal``, ``python -m bench.bench_http``,
+``python -m bench.bench_coldstart``.
 
 The first two run here in the same sandbox: dummy credentials, SEALQ_* overrides
 removed, settings and clients reset, a fresh in-process moto backend with sealq's
@@ -20,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import bench_fleet, bench_http, bench_seal
+from bench import bench_coldstart, bench_fleet, bench_http, bench_seal
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -28,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="bench_fleet over 10 simulated minutes, not 60; bench_http a few rounds",
+        help="bench_fleet over 10 simulated minutes, not 60; bench_http and bench_coldstart"
+        " a few rounds",
     )
     args = parser.parse_args(argv)
     began = time.perf_counter()
@@ -38,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench_seal.run()
     print(flush=True)
     bench_http.main(["--quick"] if args.quick else [])
+    print(flush=True)
+    bench_coldstart.main(["--quick"] if args.quick else [])
     print(f"python -m bench took {time.perf_counter() - began:.1f} s", file=sys.stderr)
 
 

@@ -171,6 +171,21 @@ def test_the_package_ships_bytecode_for_every_module() -> None:
         assert f"{folder}/__pycache__/{file[:-3]}.cpython-313.pyc" in names, source
 
 
+def test_the_key_service_cold_start_loads_none_of_the_handlers_tree(tmp_path: Path) -> None:
+    from bench import bench_coldstart
+
+    task = bench_coldstart.unpack(BUILDS["dev"] / "deployment.zip", tmp_path / "task",
+                                  bytecode=True)
+    timings = bench_coldstart.measure(task, repeats=1)
+    handler_only = {"aws_encryption_sdk", "chalicelib.protocol", "chalicelib.auth",
+                    "chalicelib.storage.backing", "chalicelib.sealing", "chalicelib.container"}
+    assert handler_only <= timings["handler"].modules
+    assert not handler_only & timings["key service"].modules
+    assert "chalicelib.keyservice.service" in timings["key service"].modules
+    assert "chalicelib" not in timings["import boto3"].modules
+    assert "loads the encryption SDK: False" in bench_coldstart.format_table(timings, None)
+
+
 # -- names from the stack -----------------------------------------------------------------
 
 PHYSICAL_NAMES = {"TableName", "BucketName", "AliasName", "LogGroupName", "FunctionName",
