@@ -1,0 +1,225 @@
+"""The deployed path: API Gateway REST proxy events through the Lambda entry point.
+
+A real boto3 client (AWS JSON 1.0, and a query-protocol client posting forms) signs
+each request for the stage URL ``https://<api>.execute-api.<region>.amazonaws.com/api``;
+its HTTP send is turned into the proxy event API Gateway builds (stage ``api``, the
+stage-prefixed path in ``requestContext.path``, the body base64-encoded or not) and
+answered by ``app.app`` as Lambda calls it; the proxy response goes back to botocore,
+which parses it as it would off the network. The stores are moto.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse, HeadersDict
+
+import app as sealq_app
+from chalicelib import container
+from tests.harness import REGION, SESSION, TEST_ACCOUNT, TEST_CREDENTIALS
+from tests.query_client import query_client
+
+API_ID = "a1b2c3d4e5"
+DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+STAGE = "api"
+STAGE_URL = f"https://{DOMAIN}/{STAGE}"
+BACKING_PREFIX = "sealq-1a2b3c4d-"
+
+
+class LambdaContext:
+    """What the Lambda runtime passes as ``context`` (the attributes libraries read)."""
+
+    function_name = "sealq-APIHandler-TEST"
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
+    memory_limit_in_mb = 1024
+    log_group_name = "/aws/lambda/sealq-APIHandler"
+    log_stream_name = "2026/11/29/[$LATEST]0123456789abcdef"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 28_000
+
+
+def proxy_event(request: Any, *, base64_body: bool) -> dict[str, Any]:
+    """The REST API proxy event API Gateway builds for ``request`` (a botocore request)."""
+    url = urlsplit(request.url)
+    assert url.netloc == DOMAIN
+    assert url.path == f"/{STAGE}" or url.path.startswith(f"/{STAGE}/")
+    resource_path = url.path[len(STAGE) + 1:] or "/"
+    segments = [s for s in resource_path.split("/") if s]
+    path_parameters = None
+    resource = "/"
+    if len(segments) == 2:
+        resource = "/{account}/{queue}"
+        path_parameters = {"account": segments[0], "queue": segments[1]}
+    headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+    headers.update({"Host": DOMAIN, "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443"})
+    body = request.body or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    query = dict(parse_qsl(url.query, keep_blank_values=True)) or None
+    return {
+        "resource": resource,
+        "path": resource_path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": request.method,
+            "path": url.path,
+            "stage": STAGE,
+            "domainName": DOMAIN,
+            "apiId": API_ID,
+            "requestId": str(uuid.uuid4()),
+            "accountId": "123456789012",
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": headers.get("User-Agent")},
+        },
+        "body": base64.b64encode(body).decode() if base64_body else body.decode("utf-8"),
+        "isBase64Encoded": base64_body,
+    }
+
+
+class ProxyCalls:
+    """Answers a boto3 client's sends with ``app.app``; alternates base64 bodies."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        self._base64 = itertools.cycle([False, True])
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        event = proxy_event(request, base64_body=next(self._base64))
+        answer = sealq_app.app(event, LambdaContext())
+        self.events.append(event)
+        self.responses.append(answer)
+        body = answer["body"] or ""
+        raw = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode("utf-8")
+        headers = dict(answer.get("headers") or {})
+        for name, values in (answer.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        return AWSResponse(request.url, answer["statusCode"], HeadersDict(headers), _Raw(raw))
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+@pytest.fixture
+def proxied(stack: None, monkeypatch: pytest.MonkeyPatch) -> ProxyCalls:
+    """The process's own handler container (as in Lambda) on the stack's backing prefix."""
+    monkeypatch.setenv("SEALQ_BACKING_QUEUE_PREFIX", BACKING_PREFIX)
+    container.reset()
+    return ProxyCalls()
+
+
+def json_client(calls: ProxyCalls, endpoint: str = STAGE_URL) -> Any:
+    client = SESSION.client(
+        "sqs", region_name=REGION, endpoint_url=endpoint,
+        aws_access_key_id=TEST_CREDENTIALS.access_key,
+        aws_secret_access_key=TEST_CREDENTIALS.secret_key,
+    )
+    client.meta.events.register("before-send.sqs.*", calls)
+    return client
+
+
+# The stack's EndpointURL output ends in "/api/"; either form is signed as sent.
+@pytest.mark.parametrize("endpoint", [STAGE_URL, STAGE_URL + "/"])
+def test_send_receive_delete_through_the_lambda_proxy_as_the_cli_sends_them(
+    proxied: ProxyCalls, endpoint: str,
+) -> None:
+    sqs = json_client(proxied, endpoint)
+    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    assert url == f"{STAGE_URL}/{TEST_ACCOUNT}/orders"
+    assert sqs.get_queue_url(QueueName="orders")["QueueUrl"] == url
+    sent = sqs.send_message(QueueUrl=url, MessageBody='{"quote": "\\" and \\\\ and é"}',
+                            MessageAttributes={"k": {"DataType": "String",
+                                                     "StringValue": "v"}})
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+    assert [m["MessageId"] for m in got] == [sent["MessageId"]]
+    assert got[0]["Body"] == '{"quote": "\\" and \\\\ and é"}'
+    assert got[0]["MD5OfBody"] == sent["MD5OfMessageBody"]
+    assert got[0]["MessageAttributes"]["k"]["StringValue"] == "v"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+
+    assert {e["isBase64Encoded"] for e in proxied.events} == {True, False}
+    assert {e["headers"]["Content-Type"] for e in proxied.events} == {
+        "application/x-amz-json-1.0"}
+    assert {e["requestContext"]["path"] for e in proxied.events} == {urlsplit(endpoint).path}
+    assert all(r["statusCode"] == 200 for r in proxied.responses)
+    # The backing queue carries the stack's prefix, never the tenant's queue name.
+    backing = boto3.client("sqs", region_name=REGION).list_queues()["QueueUrls"]
+    assert len(backing) == 1 and backing[0].rsplit("/", 1)[1].startswith(BACKING_PREFIX)
+
+
+def test_errors_come_back_through_the_proxy_as_modeled_sqs_exceptions(
+    proxied: ProxyCalls,
+) -> None:
+    sqs = json_client(proxied)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_url(QueueName="missing")
+    assert proxied.responses[-1]["statusCode"] == 400
+
+
+def test_an_unsigned_proxy_request_is_refused(proxied: ProxyCalls) -> None:
+    client = SESSION.client(
+        "sqs", region_name=REGION, endpoint_url=STAGE_URL,
+        aws_access_key_id=TEST_CREDENTIALS.access_key, aws_secret_access_key="not-the-secret",
+    )
+    client.meta.events.register("before-send.sqs.*", proxied)
+    with pytest.raises(client.exceptions.ClientError) as excinfo:
+        client.list_queues()
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_a_public_url_names_the_queues_behind_a_custom_domain(
+    proxied: ProxyCalls, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEALQ_PUBLIC_URL", "https://queues.example.com/sealq/")
+    container.reset()
+    sqs = json_client(proxied)
+    url = sqs.create_queue(QueueName="custom")["QueueUrl"]
+    assert url == f"https://queues.example.com/sealq/{TEST_ACCOUNT}/custom"
+
+
+def test_query_protocol_forms_posted_to_the_queue_url_through_the_proxy(
+    proxied: ProxyCalls, tmp_path: Path,
+) -> None:
+    """Older SDKs post forms (application/x-www-form-urlencoded) to the QueueUrl itself."""
+    sqs = query_client(STAGE_URL, tmp_path / "models")
+    sqs.meta.events.register("before-send.sqs.*", proxied)
+    url = sqs.create_queue(QueueName="forms")["QueueUrl"]
+    assert url == f"{STAGE_URL}/{TEST_ACCOUNT}/forms"
+    form = query_client(url, tmp_path / "models")  # posts to .../api/<account>/forms
+    form.meta.events.register("before-send.sqs.*", proxied)
+    sent = form.send_message(QueueUrl=url, MessageBody="form & body")
+    (got,) = form.receive_message(QueueUrl=url)["Messages"]
+    assert (got["MessageId"], got["Body"]) == (sent["MessageId"], "form & body")
+    form.delete_message(QueueUrl=url, ReceiptHandle=got["ReceiptHandle"])
+    assert form.receive_message(QueueUrl=url).get("Messages", []) == []
+    posted = [e for e in proxied.events if e["resource"] == "/{account}/{queue}"]
+    assert posted and all(
+        e["headers"]["Content-Type"].startswith("application/x-www-form-urlencoded")
+        and e["requestContext"]["path"] == f"/api/{TEST_ACCOUNT}/forms" for e in posted)
+    assert {e["isBase64Encoded"] for e in posted} == {True, False}
