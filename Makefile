@@ -3,7 +3,8 @@
 #   make run    the local stack: python -m tools.devserver (embedded moto, port 9324)
 #   make test   ruff, mypy, pytest (the CI command: .ci/run)
 #   make bench  python -m bench
-#   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py)
+#   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py);
+#              STACK=NAME: on a deployed stack (names from its outputs)
 #   make package [STAGE=dev|prod]   build/sam.json + build/deployment.zip, offline, cfn-lint clean
 #   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
@@ -47,7 +48,7 @@ bench: venv
 	$(PYTHON) -m bench
 
 admin: venv
-	$(PYTHON) -m tools.admin $(ARGS)
+	$(PYTHON) -m tools.admin $(if $(STACK),--stack $(STACK)) $(ARGS)
 
 soak: venv
 	$(PYTHON) -m bench.soak

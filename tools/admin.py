@@ -15,8 +15,10 @@ with the operator's own AWS credentials, never through the public API.
 
 Configuration is the deployment's (``SEALQ_*`` variables: tables, bucket, endpoint,
 ``SEALQ_KEY_SERVICE_FUNCTION`` for a deployed stack's key service; without it the
-key service runs in this process). Output is one JSON object per command, on its
-last line of stdout. A new secret access key is printed once, there, and never
+key service runs in this process). ``--stack NAME`` (before the command) reads them
+from a deployed CloudFormation stack's outputs instead, in the operator's region
+(``AWS_REGION``/``AWS_DEFAULT_REGION`` or the profile's). Output is one JSON object per
+command, on its last line of stdout. A new secret access key is printed once, there, and never
 logged or stored other than sealed by the key service. Handlers notice a
 deactivated or deleted key within ``SEALQ_AUTH_CACHE_TTL`` seconds.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -64,6 +67,42 @@ def accounts(conf: Settings, session: boto3.session.Session | None = None) -> Ac
     clients = Clients(session or boto3.session.Session(), conf.region, conf.aws_endpoint)
     store = DynamoAccountStore(clients.get("accounts"), conf.accounts_table)
     return Accounts(store, container.key_service_client(conf, clients), SYSTEM_CLOCK)
+
+
+# Stack output -> the setting it configures (infra/merge-template.json's Outputs).
+STACK_OUTPUTS = {
+    "QueuesTable": "SEALQ_QUEUES_TABLE",
+    "KeysTable": "SEALQ_KEYS_TABLE",
+    "AccountsTable": "SEALQ_ACCOUNTS_TABLE",
+    "PayloadBucket": "SEALQ_PAYLOAD_BUCKET",
+    "DefaultKmsKey": "SEALQ_DEFAULT_KMS_KEY",
+    "KeyServiceFunction": "SEALQ_KEY_SERVICE_FUNCTION",
+    "BackingQueuePrefix": "SEALQ_BACKING_QUEUE_PREFIX",
+}
+
+
+class StackError(RuntimeError):
+    """The stack is missing, or lacks an output the admin command needs."""
+
+
+def stack_environment(stack: str, session: boto3.session.Session | None = None,
+                      ) -> dict[str, str]:
+    """The ``SEALQ_*`` settings of deployed stack ``stack``, from its outputs."""
+    cfn = (session or boto3.session.Session()).client("cloudformation")
+    try:
+        (found,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except cfn.exceptions.ClientError as err:
+        raise StackError(f"cannot read stack {stack!r}: "
+                         f"{err.response.get('Error', {}).get('Code', 'error')}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    missing = sorted(set(STACK_OUTPUTS) - set(outputs))
+    if missing:
+        raise StackError(f"stack {stack!r} has no output {', '.join(missing)}: "
+                         "is it a sealq stack, fully deployed?")
+    env = {setting: outputs[output] for output, setting in STACK_OUTPUTS.items()}
+    region = cfn.meta.region_name
+    env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+    return env
 
 
 def _quarantine(conf: Settings, command: str, account: str, queue: str) -> tuple[int, Any]:
@@ -115,12 +154,19 @@ def _accounts_command(ops: Accounts, command: str, args: argparse.Namespace) -> 
 def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", help="a deployed sealq stack: settings from its outputs")
     sub = parser.add_subparsers(dest="command", required=True)
     for command, names in COMMANDS.items():
         each = sub.add_parser(command)
         for name in names:
             each.add_argument(name)
     args = parser.parse_args(argv)
+    if args.stack:
+        try:
+            conf = settings.from_environ({**os.environ, **stack_environment(args.stack)})
+        except StackError as err:
+            print(json.dumps({"error": "StackError", "message": str(err)}), file=sys.stderr)
+            return 2
     conf = conf or settings.get()
     try:
         if args.command.startswith("quarantine-"):
