@@ -413,4 +413,5 @@ def test_stages_differ_only_in_their_configuration() -> None:
     for stage in STAGES:
         api = resources(stage)["RestAPI"]["Properties"]
         assert api["EndpointConfiguration"] == "REGIONAL"
+        assert api["TracingEnabled"] is True
         assert api["StageName"] == "api"
