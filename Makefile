@@ -12,9 +12,11 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 # The project targets Python 3.13 (Lambda python3.13, Amazon Linux 2023): chalice takes the
 # Lambda runtime from the interpreter that packages. A `python3.13` on PATH that runs, else
-# pyenv's 3.13 (its bare shim fails unless 3.13 is the active version); override with
+# pyenv's 3.13 (its bare shim fails unless 3.13 is the active version; found without pyenv
+# on PATH too); override with
 # `make venv PYTHON313=/path/to/python3.13`.
-PYTHON313 ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; do \
+PYTHON313 ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 \
+	$${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
 STAMP := $(VENV)/.requirements-py313.stamp
 # app.py and bench/ are checked once they exist (app.py lands with the integration).
