@@ -9,7 +9,6 @@ it to its queue (invariant 4); ``open`` checks that binding before asking for a 
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
 from aws_encryption_sdk.structures import DataKey as EsdkDataKey
 from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
 
+from chalicelib import esdk_format
 from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
 from chalicelib.keycache import HandlerKeyCache
 
@@ -42,17 +42,6 @@ Accept = Callable[[str, str], bool]
 # One frame holds any SQS message (bodies are at most 1 MiB): 4 KiB frames (the
 # SDK's default) make a 64 KiB body three times slower to seal and open.
 FRAME_LENGTH = 1 << 20
-
-
-class _DropCloseNoise(logging.Filter):
-    """The SDK logs a traceback ("Error on closing") after every failed decrypt; the
-    failure itself reaches the caller, so the record only lets forged input flood logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != "Error on closing"
-
-
-_CLOSE_NOISE = _DropCloseNoise()
 
 
 class _Source(io.BytesIO):
@@ -192,7 +181,6 @@ class Sealer:
 
     def __init__(self, keys: HandlerKeyCache) -> None:
         self._keys = keys
-        logging.getLogger("aws_encryption_sdk.streaming_client").addFilter(_CLOSE_NOISE)
         self._client: Any = aws_encryption_sdk.EncryptionSDKClient(
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
             max_encrypted_data_keys=1,
@@ -231,7 +219,7 @@ class Sealer:
         materials = _OpenMaterials(self._keys, accept)
         source = _Source(data)
         try:
-            plaintext, _header = self._client.decrypt(source=source, materials_manager=materials)
+            plaintext = esdk_format.decrypt(self._client, source, materials)
         except SealError:
             raise
         except MALFORMED as err:

@@ -24,6 +24,7 @@ from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
 from aws_encryption_sdk.structures import DataKey as EsdkDataKey
 from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
 
+from chalicelib import esdk_format
 from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
 from chalicelib.keyservice.api import ContextError, KeyServiceError
 from chalicelib.keyservice.kms import INVALID_CIPHERTEXT, GeneratedKey, Kms
@@ -106,7 +107,7 @@ def open_envelope(kms: Kms, context: Mapping[str, str], sealed: bytes) -> bytes:
     bound = check_context(context)
     source = io.BytesIO(sealed)
     try:
-        plaintext, _ = _CLIENT.decrypt(source=source, materials_manager=_Open(kms, bound))
+        plaintext = esdk_format.decrypt(_CLIENT, source, _Open(kms, bound))
     except KeyServiceError:
         raise
     except MALFORMED:
