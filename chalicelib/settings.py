@@ -53,6 +53,12 @@ class Settings:
     auth_cache_ttl: float = 30.0
     # Set by the Lambda runtime; empty when running anywhere else.
     lambda_function_name: str = ""
+    # "json": Powertools' structured lines on stdout (Lambda's default); "text": plain
+    # logging as the process configured it (local runs).
+    log_format: str = "text"
+    # "emf": CloudWatch embedded-metric lines once per invocation (Lambda's default);
+    # "off": counters kept in memory only (local runs read them with ``make stats``).
+    metrics: str = "off"
 
 
 N = TypeVar("N", int, float)
@@ -108,10 +114,32 @@ def from_environ(env: Mapping[str, str]) -> Settings:
         receive_response_limit=_int(
             env, "SEALQ_RECEIVE_RESPONSE_LIMIT", 5_500_000, 100_000, 6_000_000
         ),
-        log_level=env.get("SEALQ_LOG_LEVEL", "INFO"),
+        log_level=_log_level(env),
         auth_cache_ttl=_float(env, "SEALQ_AUTH_CACHE_TTL", 30.0, 0.0, 300.0),
         lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+        log_format=_choice(env, "SEALQ_LOG_FORMAT", ("json", "text"),
+                           "json" if env.get("AWS_LAMBDA_FUNCTION_NAME") else "text"),
+        metrics=_choice(env, "SEALQ_METRICS", ("emf", "off"),
+                        "emf" if env.get("AWS_LAMBDA_FUNCTION_NAME") else "off"),
     )
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    """SEALQ_LOG_LEVEL, else Powertools' POWERTOOLS_LOG_LEVEL, else INFO."""
+    raw = env.get("SEALQ_LOG_LEVEL") or env.get("POWERTOOLS_LOG_LEVEL") or "INFO"
+    if raw.upper() not in _LOG_LEVELS:
+        raise SettingsError(f"SEALQ_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
+    return raw.upper()
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 _lock = threading.Lock()
