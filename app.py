@@ -52,4 +52,4 @@ def queue_path(account: str, queue: str) -> Response:
 
 @app.lambda_function(name="key_service")
 def key_service(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return container.serve_key_service(event)
+    return container.serve_key_service(event, context)

@@ -34,6 +34,7 @@ from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
 from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.messages import Messages
+from chalicelib.observability import NO_METRICS, Metrics, Recorder, lambda_ids, log_context
 from chalicelib.protocol import errors, json10
 from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.queues import Registry
@@ -83,7 +84,7 @@ def memory_ports(clock: Clock) -> Ports:
 
 def key_service_core(
     conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, metrics: Metrics = NO_METRICS,
 ) -> KeyServiceCore:
     """The key service (the only part that calls KMS) of one container."""
     return KeyServiceCore(
@@ -95,12 +96,13 @@ def key_service_core(
         cache_size=conf.key_service_cache_size,
         decrypt_ttl=conf.decrypt_key_ttl,
         sleep=sleep,
+        metrics=metrics,
     )
 
 
 def key_service_client(
     conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, metrics: Metrics = NO_METRICS,
 ) -> KeyServiceClient:
     """How handlers reach the key service: Lambda Invoke when deployed, else in-process.
 
@@ -109,14 +111,14 @@ def key_service_client(
     """
     if conf.key_service_function:
         return KeyServiceClient(LambdaTransport(conf.key_service_function,
-                                                clients.get("key_service")))
+                                                clients.get("key_service")), metrics)
     if conf.lambda_function_name:
         raise SettingsError(
             "SEALQ_KEY_SERVICE_FUNCTION is empty: in Lambda the handler must invoke the "
             "key-service function (it has no KMS permission of its own)"
         )
     return KeyServiceClient(InProcessTransport(key_service_core(
-        conf, clients, clock=clock, sleep=sleep)))
+        conf, clients, clock=clock, sleep=sleep, metrics=metrics)), metrics)
 
 
 def build_frontend(
@@ -128,6 +130,7 @@ def build_frontend(
     local_clock: Clock = MONOTONIC_CLOCK,
     secrets: SecretService | None = None,
     auth_clock: Clock = SYSTEM_CLOCK,
+    metrics: Metrics = NO_METRICS,
 ) -> Frontend:
     """A handler container's domain and frontend over the given ports and key service.
 
@@ -150,9 +153,10 @@ def build_frontend(
         clock=clock,
         max_entries=conf.handler_cache_size,
         decrypt_ttl=conf.decrypt_key_ttl,
+        metrics=metrics,
     )
     messages = Messages(
-        Sealer(keys),
+        Sealer(keys, metrics),
         ServiceSecrets(key_service),
         ports.messages,
         ports.payloads,
@@ -160,6 +164,7 @@ def build_frontend(
         inline_limit=conf.inline_limit,
         receive_limit=conf.receive_response_limit,
         clock=clock,
+        metrics=metrics,
     )
     registry = Registry(
         ports.queues,
@@ -174,7 +179,8 @@ def build_frontend(
                                clock=local_clock, ttl=conf.auth_cache_ttl,
                                max_entries=conf.handler_cache_size),
     )
-    return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url)
+    return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url,
+                    metrics=metrics)
 
 
 def build_handler(
@@ -184,23 +190,42 @@ def build_handler(
     clock: Clock = SYSTEM_CLOCK,
     local_clock: Clock = MONOTONIC_CLOCK,
     sleep: Callable[[float], None] = time.sleep,
+    metrics: Metrics = NO_METRICS,
 ) -> Frontend:
     """A handler container on AWS (or an AWS endpoint such as moto)."""
     clients = Clients(session, conf.region, conf.aws_endpoint)
     return build_frontend(
         conf,
         ports=aws_ports(conf, clients),
-        key_service=key_service_client(conf, clients, clock=clock, sleep=sleep),
+        key_service=key_service_client(conf, clients, clock=clock, sleep=sleep,
+                                       metrics=metrics),
         clock=clock,
         local_clock=local_clock,
+        metrics=metrics,
     )
 
 
 # -- the process's own container (Lambda, the local server) ------------------------
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _handler: Frontend | None = None
 _core: KeyServiceCore | None = None
+_telemetry: Recorder | None = None
+
+
+def telemetry() -> Recorder:
+    """This process's metrics (and log format), from the settings on first use: EMF lines
+    flushed once per invocation in Lambda, totals only elsewhere (``make stats``)."""
+    global _telemetry
+    with _lock:
+        if _telemetry is None:
+            conf = settings_module.get()
+            if conf.log_format == "json":
+                from chalicelib.observability import configure_json_logs
+
+                configure_json_logs(conf.log_level)
+            _telemetry = Recorder(publish=conf.metrics == "emf")
+        return _telemetry
 
 
 def handler() -> Frontend:
@@ -208,7 +233,8 @@ def handler() -> Frontend:
     global _handler
     with _lock:
         if _handler is None:
-            _handler = build_handler(settings_module.get(), boto3.session.Session())
+            _handler = build_handler(settings_module.get(), boto3.session.Session(),
+                                     metrics=telemetry())
         return _handler
 
 
@@ -219,27 +245,40 @@ def core() -> KeyServiceCore:
         if _core is None:
             conf = settings_module.get()
             clients = Clients(boto3.session.Session(), conf.region, conf.aws_endpoint)
-            _core = key_service_core(conf, clients)
+            _core = key_service_core(conf, clients, metrics=telemetry())
         return _core
 
 
 def reset() -> None:
-    """Forget the process's containers and settings (tests; a moto backend reset)."""
-    global _handler, _core
+    """Forget the process's containers, counters and settings (tests; a moto reset)."""
+    global _handler, _core, _telemetry
     with _lock:
         _handler = None
         _core = None
+        _telemetry = None
     settings_module.reset()
 
 
-def serve_key_service(event: dict[str, Any]) -> dict[str, Any]:
-    """The key-service Lambda: one wire-format request in, one answer out; never raises."""
+def _flush() -> None:
+    """Send this invocation's metrics; a failure to do so never fails the request."""
     try:
-        service = core()
-    except Exception as err:  # noqa: BLE001 - bad settings still give a wire-format answer
-        log.error("key service could not start: %s", type(err).__name__)
-        return {"error": {"code": INTERNAL_FAILURE, "message": INTERNAL_MESSAGE}}
-    return service.handle(event)
+        telemetry().flush()
+    except Exception as err:  # noqa: BLE001
+        log.warning("metrics not sent: %s", type(err).__name__)
+
+
+def serve_key_service(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    """The key-service Lambda: one wire-format request in, one answer out; never raises."""
+    with log_context(**lambda_ids(lambda_context)):
+        try:
+            service = core()
+        except Exception as err:  # noqa: BLE001 - bad settings still give a wire-format answer
+            log.error("key service could not start: %s", type(err).__name__)
+            return {"error": {"code": INTERNAL_FAILURE, "message": INTERNAL_MESSAGE}}
+        try:
+            return service.handle(event)
+        finally:
+            _flush()
 
 
 def canonical_query(params: Any) -> str:
@@ -262,16 +301,20 @@ def serve_http(
     The path checked against the signature is ``context["path"]``: behind an API
     Gateway stage that is the stage-prefixed path the client signed.
     """
-    try:
-        frontend = handler()
-    except SettingsError as err:  # the operator's message: it names the setting
-        log.error("handler cannot start: %s", err)
-        return json10.failure(errors.internal_failure(), json10.new_request_id())
-    except Exception as err:  # noqa: BLE001
-        log.error("handler cannot start: %s", type(err).__name__)
-        return json10.failure(errors.internal_failure(), json10.new_request_id())
-    return frontend.handle(
-        headers, body, frontend.base_url(headers, context), deadline_from(lambda_context),
-        method=str(context.get("httpMethod") or "POST"), path=str(context.get("path") or "/"),
-        query=canonical_query(query_params),
-    )
+    with log_context(**lambda_ids(lambda_context, context)):
+        try:
+            frontend = handler()
+        except SettingsError as err:  # the operator's message: it names the setting
+            log.error("handler cannot start: %s", err)
+            return json10.failure(errors.internal_failure(), json10.new_request_id())
+        except Exception as err:  # noqa: BLE001
+            log.error("handler cannot start: %s", type(err).__name__)
+            return json10.failure(errors.internal_failure(), json10.new_request_id())
+        try:
+            return frontend.handle(
+                headers, body, frontend.base_url(headers, context),
+                deadline_from(lambda_context), method=str(context.get("httpMethod") or "POST"),
+                path=str(context.get("path") or "/"), query=canonical_query(query_params),
+            )
+        finally:
+            _flush()

@@ -44,6 +44,13 @@ from chalicelib.keyservice.records import (
     secret_id,
 )
 from chalicelib.keyservice.refusals import Refusals
+from chalicelib.observability import (
+    KEY_CACHE_HITS,
+    KEY_CACHE_MISSES,
+    KEY_SERVICE_TIER,
+    NO_METRICS,
+    Metrics,
+)
 from chalicelib.storage.errors import is_transient
 from chalicelib.ttlcache import TTLCache
 
@@ -91,10 +98,12 @@ class KeyServiceCore:
         decrypt_ttl: float,
         sleep: Callable[[float], None] = time.sleep,
         container_id: str | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         if decrypt_ttl < 0:
             raise ValueError(f"decrypt_ttl must not be negative, got {decrypt_ttl}")
-        self._kms = Kms(kms)
+        self._metrics = metrics
+        self._kms = Kms(kms, metrics)
         self._records = KeyRecords(dynamodb, table)
         self._default_kms_key = default_kms_key
         self._clock = clock
@@ -169,13 +178,14 @@ class KeyServiceCore:
         slot = record_id
         hit = self._cached_data_key(slot, reuse_period)
         if hit is not None:
-            return hit
+            return self._hit(hit)
         self._refused.check(slot)
         with self._data_keys.lock_for(slot):
             hit = self._cached_data_key(slot, reuse_period)
             if hit is not None:
-                return hit
+                return self._hit(hit)  # another thread just loaded it
             self._refused.check(slot)
+            self._metrics.add(KEY_CACHE_MISSES, Tier=KEY_SERVICE_TIER)
             try:
                 cached = self._fetch_data_key(record_id, queue_arn, cmk, context, reuse_period)
             except KeyServiceError as err:
@@ -201,7 +211,7 @@ class KeyServiceCore:
             now = self._clock.now()
             found = state.key
             if found is not None and found.effective_deadline(reuse_period) - MARGIN > now:
-                plaintext = self._decrypt_cached(found.encrypted, found.cmk_arn, context)
+                plaintext, _ = self._decrypt_cached(found.encrypted, found.cmk_arn, context)
                 return _Cached(
                     DataKey(plaintext, found.encrypted, found.cmk_arn, found.deadline),
                     found.generated_at,
@@ -258,18 +268,23 @@ class KeyServiceCore:
 
     def decrypt_key(self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
         """The plaintext of an encrypted data key; KMS is asked once per decrypt_ttl."""
-        return self._decrypt_cached(encrypted, cmk_arn, context)
+        plaintext, hit = self._decrypt_cached(encrypted, cmk_arn, context)
+        self._metrics.add(KEY_CACHE_HITS if hit else KEY_CACHE_MISSES, Tier=KEY_SERVICE_TIER)
+        return plaintext
 
-    def _decrypt_cached(self, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
+    def _decrypt_cached(
+        self, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
+    ) -> tuple[bytes, bool]:
+        """The plaintext, and whether it came from the cache."""
         digest = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
         found = self._decrypted.get(digest)
         if found is not None:
-            return found
+            return found, True
         self._refused.check(digest)
         with self._decrypted.lock_for(digest):
             found = self._decrypted.get(digest)
             if found is not None:
-                return found
+                return found, True
             self._refused.check(digest)
             try:
                 plaintext = self._kms.decrypt(encrypted, cmk_arn, context)
@@ -277,7 +292,11 @@ class KeyServiceCore:
                 self._refused.remember(digest, err)
                 raise
             self._decrypted.put(digest, plaintext, self._clock.now() + self._decrypt_ttl)
-            return plaintext
+            return plaintext, False
+
+    def _hit(self, key: DataKey) -> DataKey:
+        self._metrics.add(KEY_CACHE_HITS, Tier=KEY_SERVICE_TIER)
+        return key
 
     # -- service secrets --------------------------------------------------------
 

@@ -12,12 +12,19 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError
+from chalicelib.observability import (
+    KEY_SERVICE_CALLS,
+    KEY_SERVICE_LATENCY,
+    NO_METRICS,
+    Metrics,
+)
 from chalicelib.storage.errors import Transient, translate
 
 log = logging.getLogger(__name__)
@@ -90,10 +97,11 @@ class LambdaTransport:
 
 
 class KeyServiceClient:
-    """The ``KeyService`` protocol over any transport."""
+    """The ``KeyService`` protocol over any transport; counts calls and their latency."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, metrics: Metrics = NO_METRICS) -> None:
         self._transport = transport
+        self._metrics = metrics
 
     def data_key(
         self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
@@ -138,7 +146,12 @@ class KeyServiceClient:
         return _unb64(ok, "plaintext")
 
     def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = self._transport.call(payload)
+        started = time.perf_counter()
+        try:
+            answer = self._transport.call(payload)
+        finally:
+            self._metrics.add(KEY_SERVICE_CALLS)
+            self._metrics.add(KEY_SERVICE_LATENCY, (time.perf_counter() - started) * 1000.0)
         error = answer.get("error")
         if isinstance(error, dict):
             raise KeyServiceError(
