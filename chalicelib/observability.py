@@ -215,3 +215,15 @@ def lambda_ids(lambda_context: Any, request_context: Mapping[str, Any] | None = 
         "function_request_id": function_id if isinstance(function_id, str) else None,
         "apigw_request_id": gateway_id if isinstance(gateway_id, str) else None,
     }
+
+
+def unconfigure_json_logs() -> None:
+    """Undo :func:`configure_json_logs` (tests): sealq's loggers back to plain logging."""
+    sealq = logging.getLogger(NAMESPACE)
+    with _configured:
+        for handler in list(sealq.handlers):
+            sealq.removeHandler(handler)
+        for attribute in ("init", "powertools_handler", "powertools_buffer_config",
+                          "powertools_buffer_cache"):
+            sealq.__dict__.pop(attribute, None)
+        sealq.setLevel(logging.NOTSET)
