@@ -21,12 +21,12 @@ from chalicelib.clock import FakeClock
 from chalicelib.keyservice import KeyServiceClient
 from chalicelib.keyservice.transport import InProcessTransport
 from chalicelib.observability import Recorder, unconfigure_json_logs
-from chalicelib.protocol.json10 import HttpResponse
 from tests.harness import (
     ENDPOINT,
     REGION,
     SESSION,
     TEST_CREDENTIALS,
+    Invocations,
     KmsCounter,
     auth_secrets,
     install_test_key,
@@ -108,21 +108,6 @@ def test_locally_the_recorder_keeps_totals_and_prints_nothing(
         "KmsCalls", {"Operation": "Decrypt"}, 1)
 
 
-class _Invocations:
-    """A handler container whose metrics are flushed after every request, as in Lambda."""
-
-    def __init__(self, frontend: Any, recorder: Recorder) -> None:
-        self._frontend = frontend
-        self._recorder = recorder
-
-    def handle(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            response: HttpResponse = self._frontend.handle(*args, **kwargs)
-            return response
-        finally:
-            self._recorder.flush()
-
-
 def test_emf_counters_show_cache_hits_growing_while_kms_calls_stay_at_the_bound(
     stack: None, clock: FakeClock, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -141,7 +126,7 @@ def test_emf_counters_show_cache_hits_growing_while_kms_calls_stay_at_the_bound(
         conf, ports=ports, key_service=KeyServiceClient(InProcessTransport(core), recorder),
         clock=clock, local_clock=clock, secrets=secrets, metrics=recorder,
     )
-    sqs = sqs_client(_Invocations(frontend, recorder))  # type: ignore[arg-type]
+    sqs = sqs_client(Invocations(frontend, recorder))
 
     def drain(url: str) -> int:
         got = 0
