@@ -4,6 +4,7 @@
 #   make test   ruff, mypy, pytest (the CI command: .ci/run)
 #   make bench  python -m bench
 #   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py)
+#   make stats  the running local stack's key-cache hit ratios and KMS calls saved (tools/stats.py)
 #   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
 VENV := .venv
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.requirements.stamp
 LINT_PATHS := chalicelib tools tests $(wildcard bench) $(wildcard app.py)
 TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
-.PHONY: venv run test bench soak admin
+.PHONY: venv run test bench soak admin stats
 
 venv: $(STAMP)
 
@@ -35,6 +36,9 @@ bench: venv
 
 admin: venv
 	$(PYTHON) -m tools.admin $(ARGS)
+
+stats: venv
+	$(PYTHON) -m tools.stats
 
 soak: venv
 	$(PYTHON) -m bench.soak
