@@ -181,6 +181,7 @@ class _Stdout:
 # Plaintext): never below WARNING, whatever sealq's own level is.
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "aws_encryption_sdk")
 _configured = threading.Lock()
+_powertools: Any = None  # the Powertools Logger that owns the "sealq" logger, once made
 
 
 def configure_json_logs(level: str) -> None:
@@ -189,19 +190,20 @@ def configure_json_logs(level: str) -> None:
     later calls only change the level."""
     from aws_lambda_powertools import Logger
 
+    global _powertools
     sealq = logging.getLogger(NAMESPACE)
     with _configured:
-        if not getattr(sealq, "powertools_handler", None):
+        if _powertools is None:
             # Chalice's own plain handler on the same logger would print every line twice.
             for handler in list(sealq.handlers):
                 sealq.removeHandler(handler)
-            logger = Logger(service=NAMESPACE, level=level, stream=_Stdout())  # type: ignore[arg-type]
-            handler = logger.registered_handler
-            handler.addFilter(ContextFilter())
+            _powertools = Logger(service=NAMESPACE, level=level, stream=_Stdout())  # type: ignore[arg-type]
+            _powertools.registered_handler.addFilter(ContextFilter())
             # Records reach the root's handlers too; Powertools filters them out there
             # (Lambda's) and pytest's capture keeps seeing them.
             sealq.propagate = True
-        sealq.setLevel(level.upper())
+        else:
+            _powertools.setLevel(level)  # Lambda's log-level control still comes first
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
 
@@ -219,8 +221,10 @@ def lambda_ids(lambda_context: Any, request_context: Mapping[str, Any] | None = 
 
 def unconfigure_json_logs() -> None:
     """Undo :func:`configure_json_logs` (tests): sealq's loggers back to plain logging."""
+    global _powertools
     sealq = logging.getLogger(NAMESPACE)
     with _configured:
+        _powertools = None
         for handler in list(sealq.handlers):
             sealq.removeHandler(handler)
         for attribute in ("init", "powertools_handler", "powertools_buffer_config",
