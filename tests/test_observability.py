@@ -237,3 +237,18 @@ def test_the_key_service_function_flushes_its_own_metrics_with_its_request_id(
     assert metric(blobs, "KeyCacheMisses", Tier="2") == 1
     assert metric(blobs, "KeyCacheHits", Tier="2") == 1
     assert metric(blobs, "KmsCalls", Operation="GenerateDataKey") == 1
+
+
+def test_logs_are_json_and_metrics_emf_by_default_only_in_lambda() -> None:
+    local = settings.from_environ({})
+    in_lambda = settings.from_environ({"AWS_LAMBDA_FUNCTION_NAME": "api_handler",
+                                       "SEALQ_KEY_SERVICE_FUNCTION": "key_service"})
+    assert (local.log_format, local.metrics, local.log_level) == ("text", "off", "INFO")
+    assert (in_lambda.log_format, in_lambda.metrics) == ("json", "emf")
+    assert settings.from_environ({"POWERTOOLS_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    assert settings.from_environ({"POWERTOOLS_LOG_LEVEL": "DEBUG",
+                                  "SEALQ_LOG_LEVEL": "WARNING"}).log_level == "WARNING"
+    for bad in ({"SEALQ_LOG_LEVEL": "LOUD"}, {"SEALQ_METRICS": "statsd"},
+                {"SEALQ_LOG_FORMAT": "xml"}):
+        with pytest.raises(settings.SettingsError):
+            settings.from_environ(bad)
