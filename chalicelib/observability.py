@@ -157,6 +157,11 @@ def log_context(**fields: str | None) -> Iterator[None]:
         _context.reset(token)
 
 
+def current(name: str) -> str | None:
+    """A field of the current :func:`log_context` (e.g. the request id to pass on)."""
+    return (_context.get() or {}).get(name)
+
+
 class ContextFilter(logging.Filter):
     """Copies the current :func:`log_context` onto each record it sees (as extra keys)."""
 

@@ -231,9 +231,17 @@ def test_the_key_service_function_flushes_its_own_metrics_with_its_request_id(
              "context": {"sealq:queue-arn": "arn:aws:sqs:us-east-1:000000000000:q",
                          "sealq:account": "000000000000"}}
     invocation = SimpleNamespace(aws_request_id="lambda-ks-1")
-    assert "ok" in container.serve_key_service(event, invocation)
-    assert "ok" in container.serve_key_service(event, invocation)
-    blobs = emf_blobs(capsys.readouterr().out)
+    handler_request = "8d1f6a2e-0c4b-4e53-9a57-3f1b2c4d5e6f"
+    assert "ok" in container.serve_key_service({**event, "request_id": handler_request},
+                                               invocation)
+    assert "ok" in container.serve_key_service({**event, "request_id": "not\nan id"},
+                                               invocation)
+    out = capsys.readouterr().out
+    (generated,) = [line for line in log_lines(out) if "generated" in line["message"]]
+    assert generated["request_id"] == handler_request  # the handler's request, correlated
+    assert generated["function_request_id"] == "lambda-ks-1"
+    assert "not\nan id" not in out
+    blobs = emf_blobs(out)
     assert metric(blobs, "KeyCacheMisses", Tier="2") == 1
     assert metric(blobs, "KeyCacheHits", Tier="2") == 1
     assert metric(blobs, "KmsCalls", Operation="GenerateDataKey") == 1

@@ -19,6 +19,7 @@ import binascii
 import itertools
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -50,11 +51,12 @@ from chalicelib.observability import (
     KEY_SERVICE_TIER,
     NO_METRICS,
     Metrics,
+    log_context,
 )
 from chalicelib.storage.errors import is_transient
 from chalicelib.ttlcache import TTLCache
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sealq.keyservice")
 
 # Seconds of life a data key must have left to be handed out (either from the
 # tier-2 cache or from the record); below it the key is treated as expired, which
@@ -119,7 +121,15 @@ class KeyServiceCore:
     # -- the wire ---------------------------------------------------------------
 
     def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer one wire-format request; failures become ``{"error": ...}``, never raise."""
+        """Answer one wire-format request; failures become ``{"error": ...}``, never raise.
+
+        Its log lines carry the handler's ``request_id`` when the payload names one."""
+        if not isinstance(payload, dict):
+            return self._handle(payload)
+        with log_context(request_id=_request_id(payload)):
+            return self._handle(payload)
+
+    def _handle(self, payload: dict[str, Any]) -> dict[str, Any]:
         op = payload.get("op") if isinstance(payload, dict) else None
         try:
             if op == "data_key":
@@ -346,6 +356,15 @@ class KeyServiceCore:
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _request_id(payload: Mapping[str, Any]) -> str | None:
+    """The caller's request id if it is one (a UUID): nothing else reaches a log line."""
+    value = payload.get("request_id")
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
 
 
 def _op_name(op: object) -> str:

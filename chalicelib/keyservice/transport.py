@@ -24,10 +24,11 @@ from chalicelib.observability import (
     KEY_SERVICE_LATENCY,
     NO_METRICS,
     Metrics,
+    current,
 )
 from chalicelib.storage.errors import Transient, translate
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sealq.keyservice.transport")
 
 INTERNAL_FAILURE = "InternalFailure"
 UNREACHABLE_MESSAGE = "The key service could not be reached."
@@ -146,6 +147,9 @@ class KeyServiceClient:
         return _unb64(ok, "plaintext")
 
     def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        request_id = current("request_id")
+        if request_id:  # the key service's log lines name the request that caused them
+            payload = {**payload, "request_id": request_id}
         started = time.perf_counter()
         try:
             answer = self._transport.call(payload)
