@@ -6,6 +6,7 @@
 #   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py);
 #              STACK=NAME: on a deployed stack (names from its outputs)
 #   make package [STAGE=dev|prod]   build/sam.json + build/deployment.zip, offline, cfn-lint clean
+#   make stats  the running local stack's key-cache hit ratios and KMS calls saved (tools/stats.py)
 #   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
 VENV := .venv
@@ -25,7 +26,7 @@ TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
 STAGE ?= dev
 
-.PHONY: venv run test bench soak admin package
+.PHONY: venv run test bench soak admin package stats
 
 venv: $(STAMP)
 
@@ -51,6 +52,9 @@ bench: venv
 
 admin: venv
 	$(PYTHON) -m tools.admin $(if $(STACK),--stack $(STACK)) $(ARGS)
+
+stats: venv
+	$(PYTHON) -m tools.stats
 
 soak: venv
 	$(PYTHON) -m bench.soak

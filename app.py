@@ -58,4 +58,4 @@ def queue_path(account: str, queue: str) -> Response:
 def key_service(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.keyservice import process  # the key service's tree only
 
-    return process.serve(event)
+    return process.serve(event, context)

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import boto3
 
 from chalicelib import settings as settings_module
+from chalicelib import telemetry
 from chalicelib.actions import Actions
 from chalicelib.auth.accounts import AccountStore, MemoryAccountStore
 from chalicelib.auth.cmks import AllowedKeys
@@ -35,6 +36,7 @@ from chalicelib.keyservice.process import key_service_core
 from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.messages import Messages
+from chalicelib.observability import NO_METRICS, Metrics, lambda_ids, log_context
 from chalicelib.protocol import errors, json10
 from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.queues import Registry
@@ -85,7 +87,7 @@ def memory_ports(clock: Clock) -> Ports:
 
 def key_service_client(
     conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, metrics: Metrics = NO_METRICS,
 ) -> KeyServiceClient:
     """How handlers reach the key service: Lambda Invoke when deployed, else in-process.
 
@@ -94,14 +96,14 @@ def key_service_client(
     """
     if conf.key_service_function:
         return KeyServiceClient(LambdaTransport(conf.key_service_function,
-                                                clients.get("key_service")))
+                                                clients.get("key_service")), metrics)
     if conf.lambda_function_name:
         raise SettingsError(
             "SEALQ_KEY_SERVICE_FUNCTION is empty: in Lambda the handler must invoke the "
             "key-service function (it has no KMS permission of its own)"
         )
     return KeyServiceClient(InProcessTransport(key_service_core(
-        conf, clients, clock=clock, sleep=sleep)))
+        conf, clients, clock=clock, sleep=sleep, metrics=metrics)), metrics)
 
 
 def build_frontend(
@@ -113,6 +115,7 @@ def build_frontend(
     local_clock: Clock = MONOTONIC_CLOCK,
     secrets: SecretService | None = None,
     auth_clock: Clock = SYSTEM_CLOCK,
+    metrics: Metrics = NO_METRICS,
 ) -> Frontend:
     """A handler container's domain and frontend over the given ports and key service.
 
@@ -135,9 +138,10 @@ def build_frontend(
         clock=clock,
         max_entries=conf.handler_cache_size,
         decrypt_ttl=conf.decrypt_key_ttl,
+        metrics=metrics,
     )
     messages = Messages(
-        Sealer(keys),
+        Sealer(keys, metrics),
         ServiceSecrets(key_service),
         ports.messages,
         ports.payloads,
@@ -145,6 +149,7 @@ def build_frontend(
         inline_limit=conf.inline_limit,
         receive_limit=conf.receive_response_limit,
         clock=clock,
+        metrics=metrics,
     )
     registry = Registry(
         ports.queues,
@@ -159,7 +164,8 @@ def build_frontend(
                                clock=local_clock, ttl=conf.auth_cache_ttl,
                                max_entries=conf.handler_cache_size),
     )
-    return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url)
+    return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url,
+                    metrics=metrics)
 
 
 def build_handler(
@@ -169,15 +175,18 @@ def build_handler(
     clock: Clock = SYSTEM_CLOCK,
     local_clock: Clock = MONOTONIC_CLOCK,
     sleep: Callable[[float], None] = time.sleep,
+    metrics: Metrics = NO_METRICS,
 ) -> Frontend:
     """A handler container on AWS (or an AWS endpoint such as moto)."""
     clients = Clients(session, conf.region, conf.aws_endpoint)
     return build_frontend(
         conf,
         ports=aws_ports(conf, clients),
-        key_service=key_service_client(conf, clients, clock=clock, sleep=sleep),
+        key_service=key_service_client(conf, clients, clock=clock, sleep=sleep,
+                                       metrics=metrics),
         clock=clock,
         local_clock=local_clock,
+        metrics=metrics,
     )
 
 
@@ -192,7 +201,8 @@ def handler() -> Frontend:
     global _handler
     with _lock:
         if _handler is None:
-            _handler = build_handler(settings_module.get(), boto3.session.Session())
+            _handler = build_handler(settings_module.get(), boto3.session.Session(),
+                                     metrics=telemetry.get())
         return _handler
 
 
@@ -202,17 +212,18 @@ def core() -> KeyServiceCore:
 
 
 def reset() -> None:
-    """Forget the process's containers and settings (tests; a moto backend reset)."""
+    """Forget the process's containers, counters and settings (tests; a moto reset)."""
     global _handler
     with _lock:
         _handler = None
     key_service_process.reset()
+    telemetry.reset()
     settings_module.reset()
 
 
-def serve_key_service(event: dict[str, Any]) -> dict[str, Any]:
+def serve_key_service(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
     """The key-service Lambda: one wire-format request in, one answer out; never raises."""
-    return key_service_process.serve(event)
+    return key_service_process.serve(event, lambda_context)
 
 
 def canonical_query(params: Any) -> str:
@@ -235,16 +246,20 @@ def serve_http(
     The path checked against the signature is ``context["path"]``: behind an API
     Gateway stage that is the stage-prefixed path the client signed.
     """
-    try:
-        frontend = handler()
-    except SettingsError as err:  # the operator's message: it names the setting
-        log.error("handler cannot start: %s", err)
-        return json10.failure(errors.internal_failure(), json10.new_request_id())
-    except Exception as err:  # noqa: BLE001
-        log.error("handler cannot start: %s", type(err).__name__)
-        return json10.failure(errors.internal_failure(), json10.new_request_id())
-    return frontend.handle(
-        headers, body, frontend.base_url(headers, context), deadline_from(lambda_context),
-        method=str(context.get("httpMethod") or "POST"), path=str(context.get("path") or "/"),
-        query=canonical_query(query_params),
-    )
+    with log_context(**lambda_ids(lambda_context, context)):
+        try:
+            frontend = handler()
+        except SettingsError as err:  # the operator's message: it names the setting
+            log.error("handler cannot start: %s", err)
+            return json10.failure(errors.internal_failure(), json10.new_request_id())
+        except Exception as err:  # noqa: BLE001
+            log.error("handler cannot start: %s", type(err).__name__)
+            return json10.failure(errors.internal_failure(), json10.new_request_id())
+        try:
+            return frontend.handle(
+                headers, body, frontend.base_url(headers, context),
+                deadline_from(lambda_context), method=str(context.get("httpMethod") or "POST"),
+                path=str(context.get("path") or "/"), query=canonical_query(query_params),
+            )
+        finally:
+            telemetry.flush()

@@ -19,6 +19,7 @@ from chalicelib.actions import Actions, Caller
 from chalicelib.auth.sigv4 import Identity, SignedRequest, Verifier
 from chalicelib.failures import access_key_error, key_service_error, storage_error
 from chalicelib.keyservice.api import KeyService, KeyServiceError
+from chalicelib.observability import ERRORS, NO_METRICS, REQUESTS, Metrics, log_context
 from chalicelib.protocol import errors, json10
 from chalicelib.protocol.wire import wire_for
 from chalicelib.storage.errors import StorageError
@@ -46,11 +47,18 @@ class ServiceSecrets:
             return found
 
 
+UNKNOWN_ACTION = "Unknown"
+
+
 class Frontend:
-    def __init__(self, actions: Actions, *, verifier: Verifier, public_url: str = "") -> None:
+    def __init__(
+        self, actions: Actions, *, verifier: Verifier, public_url: str = "",
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self.actions = actions
         self._verifier = verifier
         self._public_url = public_url
+        self._metrics = metrics
 
     def authenticate(self, request: SignedRequest) -> Identity:
         """Who signed ``request``; every refusal is an SQS error, and nothing is served
@@ -70,6 +78,7 @@ class Frontend:
         method: str = "POST",
         path: str = "/",
         query: str = "",
+        request_id: str | None = None,
     ) -> json10.HttpResponse:
         """Answer one request, in the protocol it spoke (JSON 1.0 or query).
 
@@ -77,27 +86,58 @@ class Frontend:
         answered; None means no limit (the local server). ``method``, ``path`` (as the
         client signed it: behind an API Gateway stage, with the stage) and the raw
         ``query`` string are checked with the SigV4 signature before anything else; a
-        query-protocol request to a queue's path means that queue."""
-        request_id = json10.new_request_id()
+        query-protocol request to a queue's path means that queue.
+
+        Every log line of the request carries its ``request_id`` (the response's
+        ``x-amzn-RequestId``; made here unless given), and one INFO line at the end
+        says what was asked and how it went: action, status, error code, latency;
+        never a parameter. ``Requests`` and ``Errors`` are counted by action (and code).
+        """
+        request_id = request_id or json10.new_request_id()
+        started = time.perf_counter()
+        parsed = _Parsed()
+        with log_context(request_id=request_id):
+            response = self._answer(headers, body, base_url, deadline, method, path, query,
+                                    request_id, parsed)
+            action = parsed.action
+            code = parsed.code
+            self._metrics.add(REQUESTS, Action=action)
+            if code is not None:
+                self._metrics.add(ERRORS, Action=action, Code=code)
+            latency = (time.perf_counter() - started) * 1000.0
+            log.info("%s %d %s %.1f ms", action, response.status, code or "-", latency,
+                     extra={"action": action, "status": response.status, "code": code,
+                            "latency_ms": round(latency, 1)})
+        return response
+
+    def _answer(
+        self, headers: Mapping[str, str], body: bytes | None, base_url: str,
+        deadline: float | None, method: str, path: str, query: str, request_id: str,
+        parsed: _Parsed,
+    ) -> json10.HttpResponse:
         wire = wire_for(method, headers, parse_qs(query, keep_blank_values=True),
                         _queue_url(base_url, path))
+        parsed.action = _named_action(headers, wire.query)
         try:
             identity = self.authenticate(SignedRequest(method, path, query, headers, body or b""))
             request = wire.parse(headers, body)
+            parsed.action = request.action
             caller = Caller(account=identity.account, base_url=base_url, deadline=deadline)
             result = self.actions.dispatch(caller, request)
             return wire.success(request, result, request_id)
         except errors.SqsError as err:
-            return wire.failure(err, request_id)
+            failure = err
         except StorageError as err:
-            return wire.failure(storage_error(err), request_id)
+            failure = storage_error(err)
         except KeyServiceError as err:
-            return wire.failure(key_service_error(err), request_id)
+            failure = key_service_error(err)
         except Exception as exc:  # noqa: BLE001 - the client gets InternalFailure, never a trace
             # Log where it failed, not the exception's text: it may quote a message.
             frames = "".join(traceback.format_tb(exc.__traceback__))
             log.error("request %s failed with %s\n%s", request_id, type(exc).__name__, frames)
-            return wire.failure(errors.internal_failure(), request_id)
+            failure = errors.internal_failure()
+        parsed.code = failure.code
+        return wire.failure(failure, request_id)
 
     def base_url(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> str:
         """Where clients reach this service, for queue URLs: configured, else from the request."""
@@ -111,6 +151,24 @@ class Frontend:
         if domain.endswith(".amazonaws.com") and stage:
             return f"https://{domain}/{stage}"
         return f"{proto}://{host}"
+
+
+class _Parsed:
+    """What is known of a request's action, for its log line and metrics."""
+
+    action = UNKNOWN_ACTION
+    code: str | None = None
+
+
+def _named_action(headers: Mapping[str, str], query: Mapping[str, Any]) -> str:
+    """The action a request names before it is parsed (an auth failure still has one);
+    only sealq's own operation names, so the metric dimension stays bounded."""
+    target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
+    action = target[len(json10.TARGET_PREFIX):] if target.startswith(json10.TARGET_PREFIX) else ""
+    if not action:
+        named = query.get("Action") or [""]
+        action = named[0] if isinstance(named, list | tuple) else str(named)
+    return action if action in json10.OPERATIONS else UNKNOWN_ACTION
 
 
 def _queue_url(base_url: str, path: str) -> str | None:

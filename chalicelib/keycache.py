@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TypeVar
 
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keyservice.api import DataKey, KeyService, KeyServiceError, key_identity
 from chalicelib.keyservice.refusals import Refusals
+from chalicelib.observability import (
+    HANDLER_TIER,
+    KEY_CACHE_HITS,
+    KEY_CACHE_MISSES,
+    NO_METRICS,
+    Metrics,
+)
 from chalicelib.ttlcache import TTLCache
 
 # Canonical, hashable form of an encryption context: sorted (key, value) pairs.
 _Context = tuple[tuple[str, str], ...]
+_Found = TypeVar("_Found", DataKey, bytes)
 
 
 def _canonical(context: Mapping[str, str]) -> _Context:
@@ -37,6 +46,7 @@ class HandlerKeyCache:
         clock: Clock = SYSTEM_CLOCK,
         max_entries: int,
         decrypt_ttl: float,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise ValueError(f"max_entries must be an integer of at least 1, got {max_entries!r}")
@@ -49,6 +59,7 @@ class HandlerKeyCache:
             raise ValueError(f"decrypt_ttl must be a finite number >= 0, got {decrypt_ttl!r}")
         self._service = service
         self._clock = clock
+        self._metrics = metrics
         self._decrypt_ttl = float(decrypt_ttl)
         # Cache keys include the context: a key generated under another context would
         # make a message that the stock KMS provider cannot open (invariant 3).
@@ -67,13 +78,14 @@ class HandlerKeyCache:
         cache_key = (queue_arn, cmk, _canonical(context))
         found = self._encrypt.get(cache_key)
         if found is not None:
-            return found
+            return self._hit(found)
         self._refused.check(cache_key)
         with self._encrypt.lock_for(cache_key):
             found = self._encrypt.get(cache_key)
             if found is not None:
-                return found
+                return self._hit(found)  # another thread just loaded it
             self._refused.check(cache_key)
+            self._metrics.add(KEY_CACHE_MISSES, Tier=HANDLER_TIER)
             # A key service whose clock runs ahead (or whose current key just ran out)
             # can hand out a key that is already expired here: ask once more, then fail.
             for _ in range(2):
@@ -101,13 +113,14 @@ class HandlerKeyCache:
         identity = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
         found = self._decrypt.get(identity)
         if found is not None:
-            return found
+            return self._hit(found)
         self._refused.check(identity)
         with self._decrypt.lock_for(identity):
             found = self._decrypt.get(identity)
             if found is not None:
-                return found
+                return self._hit(found)
             self._refused.check(identity)
+            self._metrics.add(KEY_CACHE_MISSES, Tier=HANDLER_TIER)
             try:
                 plaintext = self._service.decrypt_key(
                     encrypted=encrypted, cmk_arn=cmk_arn, context=context
@@ -117,6 +130,10 @@ class HandlerKeyCache:
                 raise
             self._decrypt.put(identity, plaintext, self._clock.now() + self._decrypt_ttl)
             return plaintext
+
+    def _hit(self, found: _Found) -> _Found:
+        self._metrics.add(KEY_CACHE_HITS, Tier=HANDLER_TIER)
+        return found
 
     def clear(self) -> None:
         """Forget every key (tests; a moto backend reset)."""

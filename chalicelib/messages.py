@@ -24,6 +24,7 @@ from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.failures import key_service_error, storage_error
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.keyservice.refusals import REMEMBERED
+from chalicelib.observability import NO_METRICS, QUARANTINED_MESSAGES, Metrics
 from chalicelib.protocol import errors
 from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body, md5_of_system_attributes
 from chalicelib.protocol.validation import serialize_message_attributes
@@ -202,8 +203,10 @@ class Messages:
         inline_limit: int,
         receive_limit: int,
         clock: Clock = SYSTEM_CLOCK,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._sealer = sealer
+        self._metrics = metrics
         self._secret = secret  # name -> deployment secret, via the key service
         self._store = store
         self._payloads = payloads
@@ -439,6 +442,7 @@ class Messages:
             "attributes": dict(item.attributes),
         }).encode()
         self._quarantine.put(queue.quarantine_id, item.message_id, record)
+        self._metrics.add(QUARANTINED_MESSAGES)
         refused = self._store.delete_batch(queue.backing_url, {"q": item.receipt_handle})
         if refused:
             log.warning("quarantined message %s could not be removed: %s", item.message_id,

@@ -28,6 +28,7 @@ from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
 from chalicelib import esdk_format
 from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
 from chalicelib.keycache import HandlerKeyCache
+from chalicelib.observability import NO_METRICS, SEALED_BYTES, Metrics
 
 QUEUE_ARN_KEY = "sealq:queue-arn"
 ACCOUNT_KEY = "sealq:account"
@@ -179,8 +180,9 @@ class _OpenMaterials(CryptoMaterialsManager):
 class Sealer:
     """Seals and opens messages; thread-safe, one per container (the SDK client is reused)."""
 
-    def __init__(self, keys: HandlerKeyCache) -> None:
+    def __init__(self, keys: HandlerKeyCache, metrics: Metrics = NO_METRICS) -> None:
         self._keys = keys
+        self._metrics = metrics
         self._client: Any = aws_encryption_sdk.EncryptionSDKClient(
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
             max_encrypted_data_keys=1,
@@ -205,6 +207,7 @@ class Sealer:
             algorithm=SUITE,
             frame_length=FRAME_LENGTH,
         )
+        self._metrics.add(SEALED_BYTES, len(ciphertext))
         return bytes(ciphertext)
 
     def open(self, ciphertext: bytes, *, accept: Accept) -> Opened:

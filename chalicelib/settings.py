@@ -59,6 +59,15 @@ class Settings:
     # Backing SQS queues are named <prefix><32 hex>[.fifo]: the stack's own prefix, so
     # two stacks in one account and region never share (or may touch) each other's queues.
     backing_queue_prefix: str = "sealq-"
+    # "json": Powertools' structured lines on stdout (Lambda's default); "text": plain
+    # logging as the process configured it (local runs).
+    log_format: str = "text"
+    # "emf": CloudWatch embedded-metric lines once per invocation (Lambda's default);
+    # "off": counters kept in memory only (local runs read them with ``make stats``).
+    metrics: str = "off"
+    # CloudWatch namespace of the EMF metrics: Powertools' own variable; a deployed stack
+    # sets sealq/<stack name>, so two stacks' metrics and alarms never mix.
+    metrics_namespace: str = "sealq"
 
 
 def _number[N: (int, float)](
@@ -115,11 +124,46 @@ def from_environ(env: Mapping[str, str]) -> Settings:
         receive_response_limit=_int(
             env, "SEALQ_RECEIVE_RESPONSE_LIMIT", 5_500_000, 100_000, 6_000_000
         ),
-        log_level=env.get("SEALQ_LOG_LEVEL", "INFO"),
+        log_level=_log_level(env),
         auth_cache_ttl=_float(env, "SEALQ_AUTH_CACHE_TTL", 30.0, 0.0, 300.0),
         lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
         backing_queue_prefix=prefix,
+        log_format=_choice(env, "SEALQ_LOG_FORMAT", ("json", "text"),
+                           "json" if env.get("AWS_LAMBDA_FUNCTION_NAME") else "text"),
+        metrics=_choice(env, "SEALQ_METRICS", ("emf", "off"),
+                        "emf" if env.get("AWS_LAMBDA_FUNCTION_NAME") else "off"),
+        metrics_namespace=_metrics_namespace(env),
     )
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    """SEALQ_LOG_LEVEL, else Powertools' POWERTOOLS_LOG_LEVEL, else INFO."""
+    raw = env.get("SEALQ_LOG_LEVEL") or env.get("POWERTOOLS_LOG_LEVEL") or "INFO"
+    if raw.upper() not in _LOG_LEVELS:
+        raise SettingsError(f"SEALQ_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
+    return raw.upper()
+
+
+# CloudWatch's rule for a namespace (and AWS/ is AWS's own).
+_NAMESPACE = re.compile(r"(?!AWS/)[0-9A-Za-z.\-_/#: ]{1,255}")
+
+
+def _metrics_namespace(env: Mapping[str, str]) -> str:
+    value = env.get("POWERTOOLS_METRICS_NAMESPACE") or "sealq"
+    if not _NAMESPACE.fullmatch(value):
+        raise SettingsError(
+            f"POWERTOOLS_METRICS_NAMESPACE must be a CloudWatch namespace, got {value!r}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 _lock = threading.Lock()

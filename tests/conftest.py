@@ -89,3 +89,14 @@ def default_cmk(moto: None) -> str:
     key_id = kms.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/sealq-default", TargetKeyId=key_id)
     return str(kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture
+def json_logs() -> Iterator[None]:
+    """sealq's loggers write Powertools JSON lines to stdout at DEBUG (as in Lambda at
+    SEALQ_LOG_LEVEL=DEBUG) for the test's duration; read them with ``capsys``."""
+    from chalicelib.observability import configure_json_logs, unconfigure_json_logs
+
+    configure_json_logs("DEBUG")
+    yield
+    unconfigure_json_logs()

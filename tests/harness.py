@@ -33,6 +33,7 @@ from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
 from chalicelib.keyservice.api import SecretService
 from chalicelib.keyservice.transport import InProcessTransport
+from chalicelib.observability import NO_METRICS, Metrics, Recorder
 from chalicelib.protocol.json10 import HttpResponse
 
 ENDPOINT = "http://sealq.test"
@@ -159,8 +160,11 @@ class KmsCounter:
 
 
 class Fleet:
-    def __init__(self, clock: Clock, key_service_containers: int = 1) -> None:
+    def __init__(
+        self, clock: Clock, key_service_containers: int = 1, metrics: Metrics = NO_METRICS
+    ) -> None:
         self.clock = clock
+        self.metrics = metrics  # every container's, handlers and key services alike
         self.kms = KmsCounter()
         conf = settings.get()
         self.cores = []
@@ -181,6 +185,7 @@ class Fleet:
                     cache_size=conf.key_service_cache_size,
                     decrypt_ttl=conf.decrypt_key_ttl,
                     sleep=_short_sleep,
+                    metrics=metrics,
                 )
             )
         self._next_core = itertools.cycle(range(key_service_containers))
@@ -193,7 +198,7 @@ class Fleet:
     def container(self, core: int | None = None) -> tuple[frontend.Frontend, Clients]:
         """A new, cold handler container and its boto3 clients (for fault injection)."""
         index = next(self._next_core) if core is None else core
-        client = KeyServiceClient(InProcessTransport(self.cores[index]))
+        client = KeyServiceClient(InProcessTransport(self.cores[index]), self.metrics)
         conf = settings.get()
         clients = Clients(SESSION, conf.region, conf.aws_endpoint)
         handler = container.build_frontend(
@@ -203,6 +208,7 @@ class Fleet:
             clock=self.clock,
             local_clock=self.clock,
             secrets=self.secrets,
+            metrics=self.metrics,
         )
         return handler, clients
 
@@ -211,8 +217,24 @@ class Fleet:
         return sqs_client(handler or self.handler())
 
 
+class Invocations:
+    """A handler container whose metrics are flushed after every request, as each Lambda
+    invocation flushes them (``container.serve_http``): EMF lines on stdout."""
+
+    def __init__(self, handler: frontend.Frontend, recorder: Recorder) -> None:
+        self._handler = handler
+        self._recorder = recorder
+
+    def handle(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return self._handler.handle(*args, **kwargs)
+        finally:
+            self._recorder.flush()
+
+
 def sqs_client(
-    handler: frontend.Frontend, config: Config | None = None, *, retries: int | None = None,
+    handler: frontend.Frontend | Invocations, config: Config | None = None, *,
+    retries: int | None = None,
     credentials: Credentials = TEST_CREDENTIALS,
 ) -> Any:
     """A boto3 SQS client answered by ``handler``, signing with ``credentials`` (the test

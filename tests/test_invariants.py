@@ -22,7 +22,16 @@ from aws_encryption_sdk.internal.formatting.deserialize import deserialize_heade
 
 from chalicelib import settings
 from chalicelib.clock import FakeClock
-from tests.harness import REGION, Fleet, allow_kms_key, kms_fault
+from chalicelib.observability import Recorder
+from tests.harness import (
+    REGION,
+    TEST_SECRET,
+    Fleet,
+    Invocations,
+    allow_kms_key,
+    kms_fault,
+    sqs_client,
+)
 
 SECRET_BODIES = ["SECRET-BODY-alpha-7f3a", "SECRET-BODY-beta-91c2 ünïcödé"]
 SECRET_ATTRIBUTE = "SECRET-ATTR-55d1"
@@ -103,14 +112,22 @@ def fleet(stack: None, clock: FakeClock) -> Fleet:
 
 
 def test_no_plaintext_message_or_data_key_reaches_any_store_or_log(
-    fleet: Fleet, caplog: pytest.LogCaptureFixture
+    stack: None, clock: FakeClock, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str], json_logs: None,
 ) -> None:
+    """Everything a deployment writes is scanned: the stores, every log record at DEBUG
+    (as plain records and as Powertools' JSON lines) and the EMF metric lines, while the
+    handler sends, batches, deduplicates, receives, fails, quarantines and deletes."""
     caplog.set_level(logging.DEBUG)
-    sqs = fleet.sqs()
+    recorder = Recorder(publish=True)
+    fleet = Fleet(clock, metrics=recorder)
+    sqs = sqs_client(Invocations(fleet.handler(), recorder))
     cmk = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
     allow_kms_key(cmk)
     own = sqs.create_queue(QueueName="own-key", Attributes={"KmsMasterKeyId": cmk})["QueueUrl"]
     default = sqs.create_queue(QueueName="default-key")["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="dedup.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
     attributes = {
         "secret": {"DataType": "String", "StringValue": SECRET_ATTRIBUTE},
         "blob": {"DataType": "Binary", "BinaryValue": SECRET_ATTRIBUTE.encode()},
@@ -119,18 +136,65 @@ def test_no_plaintext_message_or_data_key_reaches_any_store_or_log(
     for url in (own, default):
         for body in [*SECRET_BODIES, large]:
             sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
-    received = sqs.receive_message(QueueUrl=own, MaxNumberOfMessages=1)["Messages"]
-    assert received[0]["Body"] in [*SECRET_BODIES, large]
+    sqs.send_message_batch(QueueUrl=default, Entries=[
+        {"Id": str(n), "MessageBody": body, "MessageAttributes": attributes}
+        for n, body in enumerate(SECRET_BODIES)])
+    for _ in range(2):  # the second is a duplicate: the keyed hash of the body decides
+        sqs.send_message(QueueUrl=fifo, MessageBody=SECRET_BODIES[1], MessageGroupId="g")
 
     stored = everything_stored()
-    data_keys = {plaintext_data_key(sealed_bytes(m["Body"])) for m in backing_messages()}
-    assert len(data_keys) == 2  # one per queue
+    by_queue = {m["queue"]: plaintext_data_key(sealed_bytes(m["Body"]))
+                for m in backing_messages()}
+    data_keys = set(by_queue.values())
+    assert len(data_keys) == 3  # one per queue
+
+    handles = []
+    received = sqs.receive_message(QueueUrl=own, MaxNumberOfMessages=1,
+                                   MessageAttributeNames=["All"])["Messages"]
+    assert received[0]["Body"] in [*SECRET_BODIES, large]
+    handles.append(received[0]["ReceiptHandle"])
+    sqs.change_message_visibility(QueueUrl=own, ReceiptHandle=handles[0], VisibilityTimeout=0)
+    (deduplicated,) = sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10)["Messages"]
+    handles.append(deduplicated["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=fifo, ReceiptHandle=handles[-1])
+    own_backing = backing_url_of("own-key")
+    inline = next(m["Body"] for m in backing_messages()
+                  if m["queue"] == own_backing and not m["Body"].startswith("{"))
+    tampered = bytearray(base64.b64decode(inline))
+    tampered[-20] ^= 0x01  # fails its integrity check: quarantined on receive
+    boto3.client("sqs", region_name=REGION).send_message(
+        QueueUrl=own_backing, MessageBody=base64.b64encode(bytes(tampered)).decode())
+    while batch := sqs.receive_message(QueueUrl=own, MaxNumberOfMessages=10).get("Messages"):
+        for m in batch:
+            handles.append(m["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=own, ReceiptHandle=m["ReceiptHandle"])
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.send_message(QueueUrl=own + "-gone", MessageBody=SECRET_BODIES[0])
+
+    printed = capsys.readouterr().out
+    blobs = [line for line in printed.splitlines() if '"_aws"' in line]
+    json_lines = [json.loads(line) for line in printed.splitlines()
+                  if line.startswith("{") and '"_aws"' not in line]
+    # Not a vacuous scan: the request lines, the quarantine and the metrics are all there.
+    actions = {line.get("action") for line in json_lines}
+    assert {"SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage",
+            "ChangeMessageVisibility"} <= actions
+    assert logging.getLogger("sealq.messages").getEffectiveLevel() == logging.DEBUG
+    assert any("quarantined" in line["message"] for line in json_lines)
+    assert any('"QuarantinedMessages"' in blob for blob in blobs)
+    assert any(r.name.startswith("sealq.") for r in caplog.records)
+
+    core = fleet.cores[0]
+    service_secrets = [core.service_secret(n) for n in ("receipt-handles",
+                                                        "content-deduplication")]
     secrets = [s.encode() for s in [*SECRET_BODIES, SECRET_ATTRIBUTE]]
     for secret in secrets + list(data_keys):
         for form in forms(secret):
             assert form not in stored
-    logged = caplog.text.encode()
-    for secret in secrets + list(data_keys):
+    logged = "\n".join([caplog.text, printed]).encode()
+    never_logged = [*secrets, *data_keys, *service_secrets, TEST_SECRET.encode(),
+                    *(h.encode() for h in handles)]
+    for secret in never_logged:
         for form in forms(secret):
             assert form not in logged
 

@@ -173,13 +173,14 @@ def test_handle_answers_the_wire_format(stack: None, clock: FakeClock) -> None:
 def test_log_lines_carry_no_key_material(
     stack: None, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="chalicelib")
+    caplog.set_level(logging.DEBUG, logger="sealq")
     box = make_container(clock)
     key = box.data_key()
     undo = inject_kms_error(box.kms, "Decrypt", "InvalidCiphertextException")
     box.core.handle({"op": "decrypt_key", "encrypted": b64(b"x" * 40),
                      "cmk_arn": key.cmk_arn, "context": CONTEXT})
     undo()
-    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("chalicelib"))
+    logged = "\n".join(r.getMessage() for r in caplog.records
+                       if r.name.startswith("sealq.keyservice"))
     assert logged  # the generation and the failure were logged ...
     assert b64(key.plaintext) not in logged and "SECRET-DETAIL" not in logged  # ... safely

@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -39,10 +40,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import container, settings
+from chalicelib import container, settings, telemetry
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.storage.errors import StorageError
-from tools import admin, localcreds, provision
+from tools import admin, localcreds, provision, stats
 from tools.localhttp import Limits, LocalHTTPServer
 
 log = logging.getLogger("sealq.devserver")
@@ -339,6 +340,14 @@ def _parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpa
     return args
 
 
+def write_stats(started: float) -> None:
+    """The process's metric totals to ``.sealq/stats.json``, for ``make stats``."""
+    try:
+        stats.write(_state_dir() / stats.STATS_FILE, telemetry.get().totals(), started)
+    except OSError as err:
+        log.warning("cannot write the stats file: %s", err.strerror)
+
+
 def _log_level(name: str) -> int:
     return logging.getLevelNamesMapping().get(name.upper(), logging.INFO)
 
@@ -403,12 +412,19 @@ def run(argv: Sequence[str] | None = None) -> int:
             log.error("%s", err)
             return 1
         serving.set()
+        # Chalice sets its app's logger ("sealq") to INFO when app.py loads.
+        logging.getLogger("sealq").setLevel(_log_level(conf.log_level))
+        started = time.time()
         try:
             _announce(stack)
+            next_write = 0.0
             while not stopping.wait(0.5):
-                pass
+                if time.monotonic() >= next_write:
+                    write_stats(started)
+                    next_write = time.monotonic() + stats.WRITE_INTERVAL
             log.info("stopping")
         finally:
+            write_stats(started)
             stack.stop()
         return 0
     finally:

@@ -21,6 +21,9 @@ Wire format (JSON, one object per call)::
     any failure
       -> {"error": {"code": str, "message": str}}
 
+Any request may also carry ``"request_id": str``, the handler's request id (a UUID),
+which the key service's log lines then carry; it changes nothing else.
+
 ``code`` is an SQS error code: KmsDisabled, KmsNotFound, KmsAccessDenied,
 KmsInvalidState, KmsThrottled, KmsInvalidKeyUsage, KmsOptInRequired,
 ServiceUnavailable (transient: retry), InternalFailure, or InvalidCiphertext (an

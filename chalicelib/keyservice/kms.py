@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.keyservice.api import UNAVAILABLE, KeyServiceError
+from chalicelib.observability import KMS_CALLS, KMS_THROTTLED, NO_METRICS, Metrics
 from chalicelib.storage.errors import is_transient
 
 INTERNAL_FAILURE = "InternalFailure"
@@ -86,31 +87,46 @@ class GeneratedKey:
     key_arn: str
 
 
-class Kms:
-    """GenerateDataKey and Decrypt with SQS-coded errors; the client is injected."""
+THROTTLED = "KmsThrottled"
 
-    def __init__(self, client: Any) -> None:
+
+class Kms:
+    """GenerateDataKey and Decrypt with SQS-coded errors; the client is injected.
+
+    Every call is counted (``KmsCalls`` by operation, ``KmsThrottled`` when KMS
+    throttled it), failed ones included."""
+
+    def __init__(self, client: Any, metrics: Metrics = NO_METRICS) -> None:
         self._client = client
+        self._metrics = metrics
+
+    def _failed(self, err: Exception) -> KeyServiceError:
+        mapped = map_error(err)
+        if mapped.code == THROTTLED:
+            self._metrics.add(KMS_THROTTLED)
+        return mapped
 
     def generate(self, cmk: str, context: Mapping[str, str]) -> GeneratedKey:
         """A new AES-256 data key under ``cmk`` (id, ARN or alias), bound to ``context``."""
+        self._metrics.add(KMS_CALLS, Operation="GenerateDataKey")
         try:
             resp = self._client.generate_data_key(
                 KeyId=cmk, KeySpec="AES_256", EncryptionContext=dict(context)
             )
         except (ClientError, BotoCoreError) as err:
-            raise map_error(err) from None
+            raise self._failed(err) from None
         return GeneratedKey(
             plaintext=resp["Plaintext"], encrypted=resp["CiphertextBlob"], key_arn=resp["KeyId"]
         )
 
     def decrypt(self, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
         """The plaintext of ``encrypted``; KMS checks it belongs to ``cmk_arn`` and ``context``."""
+        self._metrics.add(KMS_CALLS, Operation="Decrypt")
         try:
             resp = self._client.decrypt(
                 CiphertextBlob=encrypted, KeyId=cmk_arn, EncryptionContext=dict(context)
             )
         except (ClientError, BotoCoreError) as err:
-            raise map_error(err) from None
+            raise self._failed(err) from None
         plaintext: bytes = resp["Plaintext"]
         return plaintext

@@ -17,10 +17,12 @@ from typing import Any
 import boto3
 
 from chalicelib import settings as settings_module
+from chalicelib import telemetry
 from chalicelib.aws import Clients
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
 from chalicelib.keyservice.service import KeyServiceCore
+from chalicelib.observability import NO_METRICS, Metrics, lambda_ids, log_context
 from chalicelib.settings import Settings
 
 log = logging.getLogger("sealq.container")
@@ -28,7 +30,7 @@ log = logging.getLogger("sealq.container")
 
 def key_service_core(
     conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, metrics: Metrics = NO_METRICS,
 ) -> KeyServiceCore:
     """The key service (the only part that calls KMS) of one container."""
     return KeyServiceCore(
@@ -40,6 +42,7 @@ def key_service_core(
         cache_size=conf.key_service_cache_size,
         decrypt_ttl=conf.decrypt_key_ttl,
         sleep=sleep,
+        metrics=metrics,
     )
 
 
@@ -54,7 +57,7 @@ def core() -> KeyServiceCore:
         if _core is None:
             conf = settings_module.get()
             clients = Clients(boto3.session.Session(), conf.region, conf.aws_endpoint)
-            _core = key_service_core(conf, clients)
+            _core = key_service_core(conf, clients, metrics=telemetry.get())
         return _core
 
 
@@ -65,11 +68,16 @@ def reset() -> None:
         _core = None
 
 
-def serve(event: dict[str, Any]) -> dict[str, Any]:
-    """The key-service Lambda: one wire-format request in, one answer out; never raises."""
-    try:
-        service = core()
-    except Exception as err:  # noqa: BLE001 - bad settings still give a wire-format answer
-        log.error("key service could not start: %s", type(err).__name__)
-        return {"error": {"code": INTERNAL_FAILURE, "message": INTERNAL_MESSAGE}}
-    return service.handle(event)
+def serve(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    """The key-service Lambda: one wire-format request in, one answer out; never raises.
+    Its log lines carry the Lambda request id; its metrics are flushed after each one."""
+    with log_context(**lambda_ids(lambda_context)):
+        try:
+            service = core()
+        except Exception as err:  # noqa: BLE001 - bad settings still give a wire-format answer
+            log.error("key service could not start: %s", type(err).__name__)
+            return {"error": {"code": INTERNAL_FAILURE, "message": INTERNAL_MESSAGE}}
+        try:
+            return service.handle(event)
+        finally:
+            telemetry.flush()

@@ -19,6 +19,7 @@ import binascii
 import itertools
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -49,10 +50,18 @@ from chalicelib.keyservice.records import (
     secret_id,
 )
 from chalicelib.keyservice.refusals import Refusals
+from chalicelib.observability import (
+    KEY_CACHE_HITS,
+    KEY_CACHE_MISSES,
+    KEY_SERVICE_TIER,
+    NO_METRICS,
+    Metrics,
+    log_context,
+)
 from chalicelib.storage.errors import is_transient
 from chalicelib.ttlcache import TTLCache
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sealq.keyservice")
 
 # Seconds of life a data key must have left to be handed out (either from the
 # tier-2 cache or from the record); below it the key is treated as expired, which
@@ -98,10 +107,12 @@ class KeyServiceCore:
         decrypt_ttl: float,
         sleep: Callable[[float], None] = time.sleep,
         container_id: str | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         if decrypt_ttl < 0:
             raise ValueError(f"decrypt_ttl must not be negative, got {decrypt_ttl}")
-        self._kms = Kms(kms)
+        self._metrics = metrics
+        self._kms = Kms(kms, metrics)
         self._records = KeyRecords(dynamodb, table)
         self._default_kms_key = default_kms_key
         self._clock = clock
@@ -117,7 +128,15 @@ class KeyServiceCore:
     # -- the wire ---------------------------------------------------------------
 
     def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Answer one wire-format request; failures become ``{"error": ...}``, never raise."""
+        """Answer one wire-format request; failures become ``{"error": ...}``, never raise.
+
+        Its log lines carry the handler's ``request_id`` when the payload names one."""
+        if not isinstance(payload, dict):
+            return self._handle(payload)
+        with log_context(request_id=_request_id(payload)):
+            return self._handle(payload)
+
+    def _handle(self, payload: dict[str, Any]) -> dict[str, Any]:
         op = payload.get("op") if isinstance(payload, dict) else None
         try:
             if op == "data_key":
@@ -176,13 +195,14 @@ class KeyServiceCore:
         slot = record_id
         hit = self._cached_data_key(slot, reuse_period)
         if hit is not None:
-            return hit
+            return self._hit(hit)
         self._refused.check(slot)
         with self._data_keys.lock_for(slot):
             hit = self._cached_data_key(slot, reuse_period)
             if hit is not None:
-                return hit
+                return self._hit(hit)  # another thread just loaded it
             self._refused.check(slot)
+            self._metrics.add(KEY_CACHE_MISSES, Tier=KEY_SERVICE_TIER)
             try:
                 cached = self._fetch_data_key(record_id, queue_arn, cmk, context, reuse_period)
             except KeyServiceError as err:
@@ -208,7 +228,7 @@ class KeyServiceCore:
             now = self._clock.now()
             found = state.key
             if found is not None and found.effective_deadline(reuse_period) - MARGIN > now:
-                plaintext = self._decrypt_cached(found.encrypted, found.cmk_arn, context)
+                plaintext, _ = self._decrypt_cached(found.encrypted, found.cmk_arn, context)
                 return _Cached(
                     DataKey(plaintext, found.encrypted, found.cmk_arn, found.deadline),
                     found.generated_at,
@@ -265,18 +285,23 @@ class KeyServiceCore:
 
     def decrypt_key(self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
         """The plaintext of an encrypted data key; KMS is asked once per decrypt_ttl."""
-        return self._decrypt_cached(encrypted, cmk_arn, context)
+        plaintext, hit = self._decrypt_cached(encrypted, cmk_arn, context)
+        self._metrics.add(KEY_CACHE_HITS if hit else KEY_CACHE_MISSES, Tier=KEY_SERVICE_TIER)
+        return plaintext
 
-    def _decrypt_cached(self, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
+    def _decrypt_cached(
+        self, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
+    ) -> tuple[bytes, bool]:
+        """The plaintext, and whether it came from the cache."""
         digest = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
         found = self._decrypted.get(digest)
         if found is not None:
-            return found
+            return found, True
         self._refused.check(digest)
         with self._decrypted.lock_for(digest):
             found = self._decrypted.get(digest)
             if found is not None:
-                return found
+                return found, True
             self._refused.check(digest)
             try:
                 plaintext = self._kms.decrypt(encrypted, cmk_arn, context)
@@ -284,7 +309,11 @@ class KeyServiceCore:
                 self._refused.remember(digest, err)
                 raise
             self._decrypted.put(digest, plaintext, self._clock.now() + self._decrypt_ttl)
-            return plaintext
+            return plaintext, False
+
+    def _hit(self, key: DataKey) -> DataKey:
+        self._metrics.add(KEY_CACHE_HITS, Tier=KEY_SERVICE_TIER)
+        return key
 
     # -- service secrets --------------------------------------------------------
 
@@ -338,6 +367,15 @@ class KeyServiceCore:
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _request_id(payload: Mapping[str, Any]) -> str | None:
+    """The caller's request id if it is one (a UUID): nothing else reaches a log line."""
+    value = payload.get("request_id")
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
 
 
 def _op_name(op: object) -> str:

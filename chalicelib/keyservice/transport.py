@@ -12,15 +12,23 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError
+from chalicelib.observability import (
+    KEY_SERVICE_CALLS,
+    KEY_SERVICE_LATENCY,
+    NO_METRICS,
+    Metrics,
+    current,
+)
 from chalicelib.storage.errors import Transient, translate
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sealq.keyservice.transport")
 
 INTERNAL_FAILURE = "InternalFailure"
 UNREACHABLE_MESSAGE = "The key service could not be reached."
@@ -90,10 +98,11 @@ class LambdaTransport:
 
 
 class KeyServiceClient:
-    """The ``KeyService`` protocol over any transport."""
+    """The ``KeyService`` protocol over any transport; counts calls and their latency."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, metrics: Metrics = NO_METRICS) -> None:
         self._transport = transport
+        self._metrics = metrics
 
     def data_key(
         self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
@@ -138,7 +147,15 @@ class KeyServiceClient:
         return _unb64(ok, "plaintext")
 
     def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = self._transport.call(payload)
+        request_id = current("request_id")
+        if request_id:  # the key service's log lines name the request that caused them
+            payload = {**payload, "request_id": request_id}
+        started = time.perf_counter()
+        try:
+            answer = self._transport.call(payload)
+        finally:
+            self._metrics.add(KEY_SERVICE_CALLS)
+            self._metrics.add(KEY_SERVICE_LATENCY, (time.perf_counter() - started) * 1000.0)
         error = answer.get("error")
         if isinstance(error, dict):
             raise KeyServiceError(
