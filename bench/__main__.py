@@ -2,9 +2,10 @@
 
 Order: bench_fleet (KMS requests of a fleet: what the two cache tiers save), then
 bench_seal (warm per-message cost of sealing: what a cached key still costs), then
-bench_http (the local HTTP path, ``make run`` against its moto directly). Each also
-runs alone: ``python -m bench.bench_fleet``, ``python -m bench.bench_seal``,
-``python -m bench.bench_http``.
+bench_auth (warm SendMessage with and without SigV4 verification), then bench_http
+(the local HTTP path, ``make run`` against its moto directly). Each also runs alone:
+``python -m bench.bench_fleet``, ``python -m bench.bench_seal``,
+``python -m bench.bench_auth``, ``python -m bench.bench_http``.
 
 The first two run here in the same sandbox: dummy credentials, SEALQ_* overrides
 removed, settings and clients reset, a fresh in-process moto backend with sealq's
@@ -20,7 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import bench_fleet, bench_http, bench_seal
+from bench import bench_auth, bench_fleet, bench_http, bench_seal
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -36,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(flush=True)
     with bench_fleet.moto_stack():
         bench_seal.run()
+    print(flush=True)
+    with bench_fleet.moto_stack():
+        bench_auth.run(quick=args.quick)
     print(flush=True)
     bench_http.main(["--quick"] if args.quick else [])
     print(f"python -m bench took {time.perf_counter() - began:.1f} s", file=sys.stderr)
