@@ -31,7 +31,7 @@ C_KEY = Credentials("AKIASEALQTESTKEYCCCC", "sealqThirdTenantSecret/0123456789ab
 class Stack:
     def __init__(self, clock: FakeClock) -> None:
         self.ports = container.memory_ports(clock)
-        keys = MemoryKeyService(clock)
+        self.keys = keys = MemoryKeyService(clock)
         self.handler = container.build_frontend(
             settings.get(), ports=self.ports, key_service=keys, clock=clock, local_clock=clock)
         install_test_key(self.ports.accounts, keys, clock)
@@ -374,3 +374,18 @@ def test_a_dead_letter_queue_must_be_in_the_source_queues_account(stack: Stack) 
     assert "RedrivePolicy" not in stack.b.get_queue_attributes(
         QueueUrl=b_src, AttributeNames=["All"])["Attributes"]
     assert stack.a.list_dead_letter_source_queues(QueueUrl=a_dlq)["queueUrls"] == []
+
+
+def test_a_revoked_grant_ends_everywhere_within_the_queue_cache_ttl(
+    stack: Stack, clock: FakeClock
+) -> None:
+    other = container.build_frontend(settings.get(), ports=stack.ports, key_service=stack.keys,
+                                     clock=clock, local_clock=clock)
+    b_elsewhere = sqs_client(other, retries=1, credentials=B_KEY)
+    url = stack.a.create_queue(QueueName="orders")["QueueUrl"]
+    stack.a.add_permission(QueueUrl=url, Label="b", AWSAccountIds=[B], Actions=["SendMessage"])
+    b_elsewhere.send_message(QueueUrl=url, MessageBody="cached the grant")
+    stack.a.remove_permission(QueueUrl=url, Label="b")
+    assert refused(stack.b.send_message, QueueUrl=url, MessageBody="x") == DENIED  # at once
+    clock.advance(settings.get().queue_cache_ttl)
+    assert refused(b_elsewhere.send_message, QueueUrl=url, MessageBody="x") == DENIED
