@@ -218,3 +218,16 @@ def test_add_and_remove_statement_write_the_policy_as_sqs_does() -> None:
         "two"]
     assert policy.remove_statement(one_left, "two") == ""
     policy.parse(two)  # what AddPermission writes, sealq enforces
+
+
+def test_a_stored_policy_sealq_cannot_enforce_grants_nothing_and_denies_the_owner_nothing(
+) -> None:
+    legacy = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*",
+                                        "Condition": {"IpAddress": {"aws:SourceIp": "1.2.3.4"}}}]})
+
+    def decide_for(caller: str) -> Decision:
+        return access.decide(owner=OWNER, caller=caller, operation="SendMessage",
+                             queue_arn=ARN, policy_text=legacy, secure=True)
+
+    assert decide_for(OTHER) is Decision.NONE
+    assert decide_for(OWNER) is Decision.ALLOW

@@ -62,7 +62,13 @@ def decide(
         return policy.Decision.ALLOW  # owner-only: never denied to the owner
     if caller != owner and action not in GRANTABLE:
         return policy.Decision.NONE
-    parsed = policy.parse(policy_text) if policy_text else policy.Policy(())
+    try:
+        parsed = policy.parse(policy_text) if policy_text else policy.Policy(())
+    except policy.PolicyError:
+        # Stored before policies were checked, and not enforceable as written: it
+        # grants nothing to another account and denies nothing to the owner, who can
+        # replace it.
+        parsed = policy.Policy(())
     request = policy.Request(
         account=caller, action=f"sqs:{action}", resource=queue_arn,
         context={"aws:securetransport": "true" if secure else "false",
