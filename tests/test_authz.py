@@ -297,6 +297,8 @@ def test_add_and_remove_permission_speak_the_query_protocol_too(
     stack: Stack, tmp_path: Path
 ) -> None:
     client = query_client(ENDPOINT, tmp_path)
+    b_query = query_client(ENDPOINT, tmp_path / "b",
+                           credentials=(B_KEY.access_key, B_KEY.secret_key))
 
     def serve(request: Any, **_: Any) -> AWSResponse:
         from tests.harness import _Raw
@@ -312,7 +314,12 @@ def test_add_and_remove_permission_speak_the_query_protocol_too(
                            _Raw(response.body.encode()))
 
     client.meta.events.register("before-send.sqs.*", serve)
+    b_query.meta.events.register("before-send.sqs.*", serve)
     url = client.create_queue(QueueName="orders")["QueueUrl"]
+    with pytest.raises(ClientError) as denied:  # in XML: <Code>AccessDenied</Code>, 403
+        b_query.send_message(QueueUrl=url, MessageBody="x")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     client.add_permission(QueueUrl=url, Label="q", AWSAccountIds=[B, C],
                           Actions=["SendMessage", "ReceiveMessage"])
     statement = json.loads(stack.a.get_queue_attributes(
