@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -34,6 +35,29 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     container.reset()
     yield
     container.reset()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _symmetric_kms_keys_without_rsa() -> Iterator[None]:
+    """moto generates a fresh 2048-bit RSA key pair for every KMS key it creates,
+    symmetric ones included, where nothing ever uses it (KMS refuses Sign and
+    GetPublicKey on a symmetric key). That costs 50-500 ms of CPU per key, per test.
+    Symmetric keys share one pair made once; every other key spec is moto's own."""
+    from moto.kms import models
+
+    original = models.generate_private_key
+    shared: list[Any] = []
+
+    def generate(key_spec: str) -> Any:
+        if key_spec not in ("", None, "SYMMETRIC_DEFAULT"):
+            return original(key_spec)
+        if not shared:
+            shared.append(original("RSA_2048"))
+        return shared[0]
+
+    models.generate_private_key = generate
+    yield
+    models.generate_private_key = original
 
 
 @pytest.fixture

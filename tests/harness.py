@@ -72,7 +72,7 @@ def provision_stack() -> None:
     """
     from tools import provision
 
-    provision.ensure_resources()
+    provision.ensure_resources(session=SESSION)
     conf = settings.get()
     clients = Clients(SESSION, conf.region, conf.aws_endpoint)
     install_test_key(DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
