@@ -2,10 +2,11 @@
 
 Order: bench_fleet (KMS requests of a fleet: what the two cache tiers save), then
 bench_seal (warm per-message cost of sealing: what a cached key still costs), then
-bench_http (the local HTTP path, ``make run`` against its moto directly), then
-bench_coldstart (each Lambda function's imports from the unpacked package, beside
-``import boto3``). Each also runs alone: ``python -m bench.bench_fleet``,
-``python -m bench.bench_seal``, ``python -m bench.bench_http``,
+bench_auth (warm SendMessage with and without SigV4 verification), then bench_http
+(the local HTTP path, ``make run`` against its moto directly), then bench_coldstart
+(each Lambda function's imports from the unpacked package, beside ``import boto3``).
+Each also runs alone: ``python -m bench.bench_fleet``, ``python -m bench.bench_seal``,
+``python -m bench.bench_auth``, ``python -m bench.bench_http``,
 ``python -m bench.bench_coldstart``.
 
 The first two run here in the same sandbox: dummy credentials, SEALQ_* overrides
@@ -22,7 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import bench_coldstart, bench_fleet, bench_http, bench_seal
+from bench import bench_auth, bench_coldstart, bench_fleet, bench_http, bench_seal
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(flush=True)
     with bench_fleet.moto_stack():
         bench_seal.run()
+    print(flush=True)
+    with bench_fleet.moto_stack():
+        bench_auth.run(quick=args.quick)
     print(flush=True)
     bench_http.main(["--quick"] if args.quick else [])
     print(flush=True)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import timeouts
+from chalicelib.auth import access, policy
+from chalicelib.auth.policy import Decision
 from chalicelib.messages import Messages, Outgoing
 from chalicelib.protocol import errors
 from chalicelib.protocol.json10 import (
@@ -39,6 +42,7 @@ from chalicelib.protocol.validation import (
     validate_tag_keys,
     validate_tags,
 )
+from chalicelib.queue_attributes import MAX_POLICY_BYTES
 from chalicelib.queues import Queue, Registry, read_attributes
 from chalicelib.storage.errors import Gone
 
@@ -51,10 +55,20 @@ class Caller:
     base_url: str
     # time.monotonic() by which the answer must be out; None: no limit.
     deadline: float | None = None
+    # The request came over TLS (the policy condition key aws:SecureTransport).
+    secure: bool = False
+    # Another account's queue (account, name) this request was authorized for.
+    granted: tuple[str, str] | None = None
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
+
+# AddPermission (SQS API reference): a label is 1-80 of [A-Za-z0-9_-]; at most seven
+# actions per statement; principals are 12-digit account ids.
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,80}", re.ASCII)
+_ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
+MAX_PERMISSION_ACTIONS = 7
 
 Handler = Callable[["Actions", Caller, dict[str, Any]], dict[str, Any]]
 _HANDLERS: dict[str, Handler] = {}
@@ -79,6 +93,7 @@ class Actions:
             raise errors.unsupported_operation(
                 f"{request.action} is not supported by sealq yet."
             )
+        caller = self.authorize(caller, request.action, request.params)
         try:
             return handler(self, caller, request.params)
         except Gone:
@@ -88,12 +103,59 @@ class Actions:
                 self.registry.forget(*named)
             raise errors.queue_does_not_exist() from None
 
+    def authorize(self, caller: Caller, operation: str, params: dict[str, Any]) -> Caller:
+        """The one authorization check, before any action runs: the queue a request
+        names (its QueueUrl, or GetQueueUrl's name and owner) against its owner and
+        policy. Returns the caller, marked with the other account's queue it may use.
+
+        Another account is answered the same whether the queue exists or not, so a
+        refusal tells nothing of the owner's queues (GetQueueUrl: QueueDoesNotExist, as
+        AWS answers for a queue not shared; the rest: AccessDenied)."""
+        target = _target(caller, operation, params)
+        if target is None:
+            return caller
+        owner, name = target
+        if owner == caller.account and access.sqs_action(operation) not in access.GRANTABLE:
+            return caller  # owner-only actions: no policy can take them from the owner
+        arn = self.registry.arn(owner, name)
+        try:
+            queue: Queue | None = self.registry.get(owner, name)
+        except errors.SqsError:
+            queue = None
+        if queue is None:
+            if owner == caller.account:
+                return caller  # the action answers QueueDoesNotExist itself
+            decision = Decision.NONE
+        else:
+            decision = access.decide(
+                owner=owner, caller=caller.account, operation=operation, queue_arn=arn,
+                policy_text=queue.attributes.get("Policy", ""), secure=caller.secure,
+            )
+        if decision is Decision.ALLOW:
+            return caller if owner == caller.account else replace(caller, granted=target)
+        if operation == "GetQueueUrl":
+            raise errors.queue_does_not_exist()
+        raise access.denied(caller.account, operation, arn, decision is Decision.DENY)
+
     def queue(self, caller: Caller, params: dict[str, Any]) -> Queue:
-        """The queue a QueueUrl names, if it belongs to the caller's account."""
+        """The queue a QueueUrl names: the caller's own, or one it was authorized for."""
         named = _named(caller, require_str(params, "QueueUrl"))
-        if named is None or named[0] != caller.account:
+        if named is None or (named[0] != caller.account and named != caller.granted):
             raise errors.queue_does_not_exist()
         return self.registry.get(*named)
+
+
+def _target(caller: Caller, operation: str, params: dict[str, Any]) -> tuple[str, str] | None:
+    """(account, name) of the queue a request acts on, when it names one."""
+    if operation == "GetQueueUrl":
+        name = params.get("QueueName")
+        owner = params.get("QueueOwnerAWSAccountId") or caller.account
+        if not isinstance(name, str) or not name or not isinstance(owner, str):
+            return None
+        return owner, name
+    if operation in ("CreateQueue", "ListQueues"):
+        return None
+    return _named(caller, params.get("QueueUrl"))
 
 
 def _named(caller: Caller, url: object) -> tuple[str, str] | None:
@@ -120,7 +182,7 @@ def create_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[s
 def get_queue_url(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     name = require_str(params, "QueueName")
     owner = opt_str(params, "QueueOwnerAWSAccountId") or caller.account
-    if owner != caller.account:
+    if owner != caller.account and (owner, name) != caller.granted:
         raise errors.queue_does_not_exist()
     return {"QueueUrl": svc.registry.get(owner, name).url(caller.base_url)}
 
@@ -163,6 +225,64 @@ def set_queue_attributes(svc: Actions, caller: Caller, params: dict[str, Any]) -
     return {}
 
 
+@action("AddPermission")
+def add_permission(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    label = _label(params)
+    accounts = opt_str_list(params, "AWSAccountIds") or []
+    actions = opt_str_list(params, "Actions") or []
+    if not accounts or any(not _ACCOUNT_ID.fullmatch(a) for a in accounts):
+        raise invalid_value("PrincipalId", f"[{', '.join(accounts)}]", "Unable to verify.")
+    if not actions:
+        raise errors.missing_parameter("Actions")
+    if len(actions) > MAX_PERMISSION_ACTIONS:
+        raise errors.over_limit(
+            f"{len(actions)} Actions were found, maximum allowed is {MAX_PERMISSION_ACTIONS}.")
+    for name in actions:
+        if name != "*" and name not in access.GRANTABLE:
+            reason = ("Only the queue owner is allowed to invoke this action."
+                      if name in access.SQS_ACTIONS
+                      else "Please refer to the appropriate WSDL for a list of valid actions.")
+            raise invalid_value("ActionName", f"SQS:{name}", reason)
+
+    def edit(current: str) -> str:
+        new = policy.add_statement(current, queue_arn=queue.arn, label=label,
+                                   accounts=accounts, actions=actions)
+        if new is None:
+            raise invalid_value("Label", label, "Already exists.")
+        if len(new.encode("utf-8")) > MAX_POLICY_BYTES:
+            raise errors.over_limit(
+                f"The policy would exceed the maximum size of {MAX_POLICY_BYTES} bytes.")
+        return new
+
+    svc.registry.edit_policy(queue, edit)
+    return {}
+
+
+@action("RemovePermission")
+def remove_permission(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
+    queue = svc.queue(caller, params)
+    label = _label(params)
+
+    def edit(current: str) -> str:
+        new = policy.remove_statement(current, label)
+        if new is None:
+            raise invalid_value("Label", label, "can't find label on existing policy.")
+        return new
+
+    svc.registry.edit_policy(queue, edit)
+    return {}
+
+
+def _label(params: dict[str, Any]) -> str:
+    label = require_str(params, "Label")
+    if not _LABEL.fullmatch(label):
+        raise errors.invalid_parameter_value(
+            "Label can only include alphanumeric characters, hyphens, or underscores. "
+            "1 to 80 in length")
+    return label
+
+
 @action("DeleteQueue")
 def delete_queue(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     svc.registry.delete(svc.queue(caller, params))
@@ -181,7 +301,7 @@ def list_dead_letter_source_queues(
 ) -> dict[str, Any]:
     queue = svc.queue(caller, params)
     limit = opt_int(params, "MaxResults", 1, 1000)
-    found, _ = svc.registry.list_queues(caller.account, "", 1000, None)
+    found, _ = svc.registry.list_queues(queue.account, "", 1000, None)
     sources = [q for q in found if svc.registry.redrives_into(q.arn, queue)]
     return {"queueUrls": [q.url(caller.base_url) for q in sources[:limit or 1000]]}
 

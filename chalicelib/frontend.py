@@ -122,7 +122,8 @@ class Frontend:
             identity = self.authenticate(SignedRequest(method, path, query, headers, body or b""))
             request = wire.parse(headers, body)
             parsed.action = request.action
-            caller = Caller(account=identity.account, base_url=base_url, deadline=deadline)
+            caller = Caller(account=identity.account, base_url=base_url, deadline=deadline,
+                            secure=base_url.startswith("https://"))
             result = self.actions.dispatch(caller, request)
             return wire.success(request, result, request_id)
         except errors.SqsError as err:

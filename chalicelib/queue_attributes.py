@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 
+from chalicelib.auth import policy as queue_policy
 from chalicelib.protocol import errors
 from chalicelib.protocol.validation import first_invalid_char
 from chalicelib.storage.ports import COUNT_ATTRIBUTES
@@ -115,6 +116,10 @@ def _check_policy(value: str) -> str:
         raise _invalid("Policy") from None
     if not isinstance(policy, dict) or _has_invalid_text(policy):
         raise _invalid("Policy")
+    try:
+        queue_policy.parse_document(policy)  # what sealq cannot enforce is refused
+    except queue_policy.PolicyError:
+        raise _invalid("Policy") from None
     return value
 
 

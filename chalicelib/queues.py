@@ -377,6 +377,21 @@ class Registry:
             log.error("queue attributes could not be restored after a failed change: %s",
                       type(err).__name__)
 
+    def edit_policy(self, queue: Queue, edit: Callable[[str], str]) -> None:
+        """Replace the queue's Policy with ``edit(current policy)`` ("" removes it), as a
+        versioned change: a concurrent edit is re-planned, never lost. ``edit`` raises
+        the SQS error that refuses the change; its result is validated as a Policy."""
+
+        def plan(current: Queue) -> Change | None:
+            new = edit(current.attributes.get("Policy", ""))
+            validate_attributes({"Policy": new}, fifo=current.fifo, creating=False)
+            modified = int(self._clock.now())
+            if new:
+                return Change({"Policy": new}, modified=modified)
+            return Change(remove_attributes=["Policy"], modified=modified)
+
+        self._change(queue, plan)
+
     def tag(self, queue: Queue, tags: Mapping[str, str]) -> None:
         def plan(current: Queue) -> Change | None:
             if len({**current.tags, **tags}) > MAX_TAGS:

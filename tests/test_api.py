@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib import settings
 from chalicelib.clock import FakeClock
@@ -82,8 +83,10 @@ def test_unknown_queue_is_queue_does_not_exist(sqs: Any) -> None:
     assert error_code(excinfo) == "AWS.SimpleQueueService.NonExistentQueue"
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.send_message(QueueUrl=f"{ENDPOINT}/000000000000/nope", MessageBody="x")
-    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+    # Another account's queue, existing or not: AccessDenied alike (no existence oracle).
+    with pytest.raises(ClientError) as denied:
         sqs.send_message(QueueUrl=f"{ENDPOINT}/111111111111/nope", MessageBody="x")
+    assert error_code(denied) == "AccessDenied"
 
 
 def test_list_queues_filters_by_prefix_and_pages(sqs: Any) -> None:

@@ -100,8 +100,8 @@ def test_each_key_sees_only_its_own_accounts_queues(stack: Stack) -> None:
     their_url = theirs.create_queue(QueueName="orders")["QueueUrl"]
     assert their_url == f"{ENDPOINT}/{other.account_id}/orders" != mine
     assert theirs.list_queues()["QueueUrls"] == [their_url]
-    with pytest.raises(theirs.exceptions.QueueDoesNotExist):
-        theirs.send_message(QueueUrl=mine, MessageBody="x")
+    # Another account's queue: AccessDenied unless its policy grants it (test_authz.py).
+    assert refused(theirs.send_message, QueueUrl=mine, MessageBody="x") == ("AccessDenied", 403)
 
 
 def test_a_wrong_secret_does_not_match_and_changes_nothing(stack: Stack) -> None:

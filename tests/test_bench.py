@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from bench import bench_http
+from bench import bench_auth, bench_http
 from bench.bench_fleet import Workload, format_table, measure, schedule
 
 
@@ -76,3 +76,8 @@ def test_percentile_is_nearest_rank() -> None:
     assert bench_http.percentile(samples, 0.5) == 75.0
     assert bench_http.percentile(samples, 0.99) == 149.0
     assert bench_http.percentile([3.0], 0.99) == 3.0
+
+
+def test_the_auth_bench_times_both_sides_of_the_same_warm_send() -> None:
+    result = bench_auth.measure(bench_auth.memory_handler(), rounds=5)
+    assert result.verified_us > 0 and result.unverified_us > 0

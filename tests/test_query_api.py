@@ -226,7 +226,7 @@ def test_a_query_to_a_queue_path_means_that_queue(handler: Frontend, sqs: Any) -
         ("/", b"Action=GetQueueUrl&QueueName=nope", 400,
          "AWS.SimpleQueueService.NonExistentQueue"),
         ("/", b"Action=AddPermission&QueueUrl=x&Label=l", 400,
-         "AWS.SimpleQueueService.UnsupportedOperation"),
+         "AWS.SimpleQueueService.NonExistentQueue"),
     ],
 )
 def test_bad_query_requests_get_xml_errors(

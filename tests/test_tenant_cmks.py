@@ -203,3 +203,46 @@ def test_when_the_accounts_cannot_be_read_the_key_is_refused_never_allowed(
     assert refused_code(sqs.create_queue, QueueName="q",
                         Attributes={"KmsMasterKeyId": cmk}) == expected
     assert fleet.sqs().list_queues().get("QueueUrls", []) == []
+
+
+def test_same_key_forms_pair_alias_name_with_alias_arn_and_key_id_with_key_arn() -> None:
+    from chalicelib.auth.cmks import same_key_forms
+
+    own = {"region": "us-east-1", "account": "111122223333"}
+    alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/tenant"
+    key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    key_arn = f"arn:aws:kms:us-east-1:111122223333:key/{key_id}"
+    assert same_key_forms("alias/tenant", **own) == {"alias/tenant", alias_arn}
+    assert same_key_forms(alias_arn, **own) == {"alias/tenant", alias_arn}
+    assert same_key_forms(key_id, **own) == {key_id, key_arn}
+    assert same_key_forms(key_arn, **own) == {key_id, key_arn}
+    # another account's or region's alias is that account's own: only as written
+    other = "arn:aws:kms:us-east-1:999999999999:alias/tenant"
+    assert same_key_forms(other, **own) == {other}
+    elsewhere = "arn:aws:kms:eu-west-1:111122223333:alias/tenant"
+    assert same_key_forms(elsewhere, **own) == {elsewhere}
+    assert same_key_forms("alias/tenant", region="us-east-1", account=None) == {"alias/tenant"}
+
+
+def test_an_alias_allowed_by_name_is_allowed_as_its_alias_arn_and_no_other_accounts(
+    fleet: Fleet, cmk: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    kms.create_alias(AliasName="alias/tenant-a", TargetKeyId=cmk)
+    service_account = cmk.split(":")[4]
+    alias_arn = f"arn:aws:kms:{REGION}:{service_account}:alias/tenant-a"
+    out = admin(capsys, "allow-kms-key", TEST_ACCOUNT, "alias/tenant-a")
+    assert out["Forms"] == sorted(["alias/tenant-a", alias_arn])
+    sqs = fleet.sqs()
+    sqs.create_queue(QueueName="by-name", Attributes={"KmsMasterKeyId": "alias/tenant-a"})
+    url = sqs.create_queue(QueueName="by-arn", Attributes={"KmsMasterKeyId": alias_arn})[
+        "QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="sealed under the alias")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "sealed under the alias"
+    assert refused_code(sqs.create_queue, QueueName="foreign", Attributes={
+        "KmsMasterKeyId": "arn:aws:kms:us-east-1:999999999999:alias/tenant-a"}) == DENIED
+    assert refused_code(sqs.create_queue, QueueName="target", Attributes={
+        "KmsMasterKeyId": cmk}) == DENIED  # the alias is not its target key
+    admin(capsys, "disallow-kms-key", TEST_ACCOUNT, alias_arn)
+    assert refused_code(fleet.sqs().create_queue, QueueName="again", Attributes={
+        "KmsMasterKeyId": "alias/tenant-a"}) == DENIED

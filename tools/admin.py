@@ -33,9 +33,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import container, settings
 from chalicelib.auth.accounts import ACTIVE, INACTIVE, Accounts, UnknownAccount, UnknownKey
+from chalicelib.auth.cmks import same_key_forms
 from chalicelib.auth.dynamo import DynamoAccountStore
 from chalicelib.aws import Clients
 from chalicelib.clock import SYSTEM_CLOCK
@@ -126,7 +128,9 @@ def _quarantine(conf: Settings, command: str, account: str, queue: str) -> tuple
     return 0, out
 
 
-def _accounts_command(ops: Accounts, command: str, args: argparse.Namespace) -> Any:
+def _accounts_command(
+    ops: Accounts, command: str, args: argparse.Namespace, conf: Settings
+) -> Any:
     if command == "create-account":
         account = ops.create_account(args.name)
         return {"AccountName": account.name, **ops.create_access_key(account.account_id).as_json()}
@@ -147,8 +151,24 @@ def _accounts_command(ops: Accounts, command: str, args: argparse.Namespace) -> 
         ops.delete_access_key(args.key)
         return {"AccessKeyId": args.key, "Deleted": True}
     allowed = command == "allow-kms-key"
-    ops.set_kms_key(args.account, args.cmk, allowed)
-    return {"AccountId": args.account, "KmsKey": args.cmk, "Allowed": allowed}
+    forms = same_key_forms(args.cmk, region=conf.region, account=_service_account(conf))
+    for form in sorted(forms):
+        ops.set_kms_key(args.account, form, allowed)
+    return {"AccountId": args.account, "KmsKey": args.cmk, "Allowed": allowed,
+            "Forms": sorted(forms)}
+
+
+def _service_account(conf: Settings) -> str | None:
+    """The AWS account sealq's own keys live in: where its default key is (the
+    operator's credentials may describe it); None when that cannot be found out."""
+    kms = boto3.session.Session().client(
+        "kms", region_name=conf.region, endpoint_url=conf.aws_endpoint)
+    try:
+        arn = str(kms.describe_key(KeyId=conf.default_kms_key)["KeyMetadata"]["Arn"])
+    except (BotoCoreError, ClientError, KeyError):
+        return None
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
 
 
 def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
@@ -172,7 +192,7 @@ def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
         if args.command.startswith("quarantine-"):
             code, out = _quarantine(conf, args.command, args.account, args.queue)
         else:
-            code, out = 0, _accounts_command(accounts(conf), args.command, args)
+            code, out = 0, _accounts_command(accounts(conf), args.command, args, conf)
     except UnknownAccount as err:
         code, out = 1, {"error": "NoSuchAccount", "account": str(err)}
     except UnknownKey as err:

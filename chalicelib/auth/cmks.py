@@ -5,8 +5,10 @@ role, so without this check any tenant could name any CMK sealq may use — anot
 tenant's — as its queue's ``KmsMasterKeyId``. The operator allows keys per account
 (``allow-kms-key ACCOUNT CMK``); the service's default key is allowed for every
 account. Values are compared as given (an alias, key id or ARN): the handler has
-no KMS permission to resolve one form into another, so an allowed entry must be
-written in the form the tenant uses.
+no KMS permission to resolve one form into another. The operator's command
+(which has) stores, with the key as written, the forms of it that name the same key
+for sealq's role (:func:`same_key_forms`): an alias name and its alias ARN, a key id
+and its key ARN, in the service's own account and region.
 
 Warm path: only CreateQueue and SetQueueAttributes naming a key other than the
 default ask, and an account's allowed keys are read at most every ``ttl``
@@ -16,6 +18,8 @@ request is refused (retryably when transient), never allowed.
 """
 
 from __future__ import annotations
+
+import re
 
 from chalicelib.auth.accounts import AccountStore
 from chalicelib.clock import Clock
@@ -31,6 +35,31 @@ def not_allowed(cmk: str) -> errors.SqsError:
         "KmsAccessDenied",
         f"The caller is not allowed to use the KMS key {cmk} for this account's queues.",
     )
+
+
+_KMS_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):([0-9]{12}):(key|alias)/(.+)", re.ASCII)
+
+
+def same_key_forms(cmk: str, *, region: str, account: str | None) -> frozenset[str]:
+    """``cmk`` and the other ways of writing the same key that KMS resolves identically
+    for sealq's own role: in the service's ``account`` and ``region``, an alias name and
+    its alias ARN (``alias/x`` and ``arn:aws:kms:R:A:alias/x``), a key id and its key
+    ARN. Nothing else is the same: an alias ARN of another account names that account's
+    alias, and an alias is never its target key (it can be re-pointed). With ``account``
+    unknown, only ``cmk`` itself."""
+    forms = {cmk}
+    if account is None:
+        return frozenset(forms)
+    arn = _KMS_ARN.fullmatch(cmk)
+    if arn is not None:
+        _, arn_region, arn_account, kind, name = arn.groups()
+        if arn_region == region and arn_account == account:
+            forms.add(f"alias/{name}" if kind == "alias" else name)
+    elif cmk.startswith("alias/"):
+        forms.add(f"arn:aws:kms:{region}:{account}:{cmk}")
+    elif "/" not in cmk and ":" not in cmk:
+        forms.add(f"arn:aws:kms:{region}:{account}:key/{cmk}")
+    return frozenset(forms)
 
 
 class AllowedKeys:

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
 from chalicelib.clock import Clock
@@ -97,20 +96,31 @@ def derive_signing_key(secret: str, date: str, region: str, service: str = SERVI
     return sign(sign(sign(k_date, region), service), "aws4_request")
 
 
-class _Signer(SigV4Auth):
-    """botocore's SigV4 over exactly the client's signed headers and a given signing key."""
+class _Headers(dict[str, list[str]]):
+    """Lower-cased header names to their values, with the ``get_all`` botocore's
+    ``canonical_headers`` reads (much cheaper than an ``email.message`` per request)."""
 
-    def __init__(self, region: str, service: str, signed: tuple[str, ...], key: bytes) -> None:
+    def get_all(self, name: str, failobj: Any = None) -> list[str]:
+        return self.get(name, []) if failobj is None else self.get(name, failobj)
+
+
+class _Signer(SigV4Auth):
+    """botocore's SigV4 over exactly the client's signed headers, the body hash already
+    checked, and a given signing key."""
+
+    def __init__(
+        self, region: str, service: str, signed: _Headers, body_sha256: str, key: bytes
+    ) -> None:
         super().__init__(Credentials("-", "-"), service, region)
         self._signed = signed
+        self._body_sha256 = body_sha256
         self._key = key
 
     def headers_to_sign(self, request: AWSRequest) -> Any:
-        chosen = HTTPHeaders()
-        for name in self._signed:
-            for value in request.headers.get_all(name):
-                chosen[name] = value
-        return chosen
+        return self._signed
+
+    def payload(self, request: AWSRequest) -> str:
+        return self._body_sha256
 
     def signature(self, string_to_sign: str, request: AWSRequest) -> str:
         return self._sign(self._key, string_to_sign, hex=True)
@@ -121,6 +131,11 @@ class _Authorization:
     scope: Scope
     signed_headers: tuple[str, ...]
     signature: str
+
+
+def _first(headers: _Headers, name: str) -> str:
+    values = headers.get(name)
+    return values[0] if values else ""
 
 
 def _parse_authorization(value: str) -> _Authorization:
@@ -153,8 +168,14 @@ def _parse_authorization(value: str) -> _Authorization:
 
 
 def _timestamp(amz_date: str) -> float:
-    moment = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
-    return moment.replace(tzinfo=datetime.UTC).timestamp()
+    """Seconds since the epoch of a ``YYYYMMDDTHHMMSSZ`` date (already matched by
+    ``_AMZ_DATE``); ValueError when it is no real date."""
+    moment = datetime.datetime(
+        int(amz_date[0:4]), int(amz_date[4:6]), int(amz_date[6:8]),
+        int(amz_date[9:11]), int(amz_date[11:13]), int(amz_date[13:15]),
+        tzinfo=datetime.UTC,
+    )
+    return moment.timestamp()
 
 
 class Verifier:
@@ -175,10 +196,10 @@ class Verifier:
 
     def verify(self, request: SignedRequest) -> Identity:
         """The signer of ``request``; raises an :class:`errors.SqsError` refusal otherwise."""
-        headers = HTTPHeaders()
+        headers = _Headers()
         for name, value in request.headers.items():
-            headers[name.lower()] = value
-        authorization = headers.get("authorization")
+            headers.setdefault(name.lower(), []).append(value)
+        authorization = _first(headers, "authorization")
         if not authorization:
             raise errors.missing_authentication_token()
         auth = _parse_authorization(authorization)
@@ -189,7 +210,7 @@ class Verifier:
         absent = [h for h in auth.signed_headers if h not in headers]
         if absent:
             raise errors.incomplete_signature(f"Signed header '{absent[0]}' is missing.")
-        amz_date = headers.get("x-amz-date") or ""
+        amz_date = _first(headers, "x-amz-date")
         if not _AMZ_DATE.fullmatch(amz_date):
             raise errors.incomplete_signature(
                 "Authorization header requires existence of a valid 'X-Amz-Date' header."
@@ -219,31 +240,31 @@ class Verifier:
         if "x-amz-security-token" in headers:
             # sealq keys are long-term keys: a session token means another issuer's credentials.
             raise errors.invalid_client_token_id()
-        body = request.body or b""
+        body_sha256 = hashlib.sha256(request.body or b"").hexdigest()
         declared = headers.get("x-amz-content-sha256")
-        if declared is not None and declared != hashlib.sha256(body).hexdigest():
+        if declared is not None and declared != [body_sha256]:
             raise errors.signature_does_not_match()  # an unsigned or mismatched payload
         try:
             resolved = self._keys.resolve(scope)
         except UnknownAccessKey:
             raise errors.invalid_client_token_id() from None
         expected = self._signature(request, headers, auth.signed_headers, amz_date,
-                                   resolved.signing_key)
+                                   body_sha256, resolved.signing_key)
         if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
             raise errors.signature_does_not_match()
         return Identity(access_key_id=scope.access_key_id, account=resolved.account)
 
     def _signature(
-        self, request: SignedRequest, headers: HTTPHeaders, signed: tuple[str, ...],
-        amz_date: str, key: bytes,
+        self, request: SignedRequest, headers: _Headers, signed: tuple[str, ...],
+        amz_date: str, body_sha256: str, key: bytes,
     ) -> str:
         url = "https://sealq" + request.path + (f"?{request.query}" if request.query else "")
-        wire = AWSRequest(method=request.method, url=url, data=request.body or b"")
-        for name in signed:
-            for value in headers.get_all(name):
-                wire.headers[name] = value
+        # The method, path and query go to botocore on the request; the signed headers
+        # and the body's hash (checked above) through the signer's own hooks.
+        wire = AWSRequest(method=request.method, url=url)
         wire.context["timestamp"] = amz_date
         wire.context["payload_signing_enabled"] = True
-        signer = _Signer(self._region, self._service, signed, key)
+        chosen = _Headers({name: headers[name] for name in signed})
+        signer = _Signer(self._region, self._service, chosen, body_sha256, key)
         canonical = signer.canonical_request(wire)
         return str(signer.signature(signer.string_to_sign(wire, canonical), wire))

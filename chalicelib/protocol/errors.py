@@ -361,11 +361,15 @@ def serialization_error(message: str = "Request body is not valid JSON.") -> Sqs
 
 
 def access_denied(resource: str | None = None) -> SqsError:
-    message = (
+    return access_denied_message(
         f"Access to the resource {resource} is denied."
         if resource
         else "Access to the resource is denied."
     )
+
+
+def access_denied_message(message: str) -> SqsError:
+    """``AccessDenied`` (HTTP 403) with ``message``: SQS answers a refused queue access so."""
     return SqsError(
         "AccessDeniedException",
         message,
