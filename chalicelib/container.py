@@ -42,12 +42,20 @@ from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.backing import SqsMessageStore
 from chalicelib.storage.memory import (
     MemoryMessageStore,
+    MemoryMoveTaskStore,
     MemoryPayloadStore,
     MemoryQuarantineStore,
     MemoryQueueTable,
 )
+from chalicelib.storage.move_tasks import DynamoMoveTaskStore
 from chalicelib.storage.payloads import S3PayloadStore
-from chalicelib.storage.ports import MessageStore, PayloadStore, QuarantineStore, QueueTable
+from chalicelib.storage.ports import (
+    MessageStore,
+    MoveTaskStore,
+    PayloadStore,
+    QuarantineStore,
+    QueueTable,
+)
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
 
@@ -63,6 +71,7 @@ class Ports:
     payloads: PayloadStore
     quarantine: QuarantineStore
     accounts: AccountStore
+    tasks: MoveTaskStore
 
 
 def aws_ports(conf: Settings, clients: Clients) -> Ports:
@@ -72,13 +81,14 @@ def aws_ports(conf: Settings, clients: Clients) -> Ports:
         payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
         quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
         accounts=DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
+        tasks=DynamoMoveTaskStore(clients.get("queues"), conf.queues_table),
     )
 
 
 def memory_ports(clock: Clock) -> Ports:
     """In-memory storage (tests of the domain without moto)."""
     return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore(),
-                 MemoryQuarantineStore(), MemoryAccountStore())
+                 MemoryQuarantineStore(), MemoryAccountStore(), MemoryMoveTaskStore())
 
 
 def key_service_core(
