@@ -14,7 +14,18 @@ from chalice import Chalice, Response
 
 from chalicelib import container
 
-app = Chalice(app_name="sealq")
+
+class SealqApp(Chalice):
+    """Chalice's REST handler, plus the handler's asynchronous invocations of itself
+    (message move tasks), which are not API Gateway events."""
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        if container.is_move_task_event(event):
+            return container.serve_move_task(event, context)
+        return super().__call__(event, context)
+
+
+app = SealqApp(app_name="sealq")
 app.log.setLevel(logging.INFO)
 
 CONTENT_TYPES = [

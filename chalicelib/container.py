@@ -8,6 +8,7 @@ module; tests build containers with their own values and reset one thing.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
 from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.messages import Messages
+from chalicelib.movetasks import MOVE_TASK_EVENT, Dispatch, MoveTasks
 from chalicelib.protocol import errors, json10
 from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.queues import Registry
@@ -138,12 +140,15 @@ def build_frontend(
     local_clock: Clock = MONOTONIC_CLOCK,
     secrets: SecretService | None = None,
     auth_clock: Clock = SYSTEM_CLOCK,
+    sleep: Callable[[float], None] = time.sleep,
+    dispatch: Dispatch | None = None,
 ) -> Frontend:
     """A handler container's domain and frontend over the given ports and key service.
 
     ``secrets`` opens access keys' sealed secrets (by default ``key_service``, which
     must then implement :class:`SecretService`); ``auth_clock`` is the wall clock that
     requests' X-Amz-Date is checked against (the clients', never a test's fake clock).
+    ``dispatch`` starts a message move task's worker (default: a background thread).
     """
     if secrets is None:
         if not isinstance(key_service, SecretService):
@@ -184,7 +189,38 @@ def build_frontend(
                                clock=local_clock, ttl=conf.auth_cache_ttl,
                                max_entries=conf.handler_cache_size),
     )
-    return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url)
+    moves = MoveTasks(registry, messages, ports.messages, ports.tasks, clock=clock, sleep=sleep,
+                      dispatch=dispatch)
+    if dispatch is None:
+        moves.dispatch = thread_dispatch(moves)
+    return Frontend(Actions(registry, messages, moves), verifier=verifier,
+                    public_url=conf.public_url)
+
+
+def thread_dispatch(moves: MoveTasks) -> Dispatch:
+    """Local runs: each move task's worker on a background thread of this process."""
+
+    def work(event: dict[str, Any]) -> None:
+        try:
+            moves.run(event)
+        except Exception as err:  # noqa: BLE001 - a thread has no caller to tell
+            log.error("move task worker failed: %s", type(err).__name__)
+
+    def dispatch(event: dict[str, Any]) -> None:
+        threading.Thread(target=work, args=(event,), name="sealq-move-task", daemon=True).start()
+
+    return dispatch
+
+
+def lambda_dispatch(function_name: str, client: Any) -> Dispatch:
+    """In AWS: an asynchronous invoke of this handler's own function (it needs
+    ``lambda:InvokeFunction`` on itself); Lambda retries a failed run twice."""
+
+    def dispatch(event: dict[str, Any]) -> None:
+        client.invoke(FunctionName=function_name, InvocationType="Event",
+                      Payload=json.dumps(event).encode("utf-8"))
+
+    return dispatch
 
 
 def build_handler(
@@ -203,6 +239,9 @@ def build_handler(
         key_service=key_service_client(conf, clients, clock=clock, sleep=sleep),
         clock=clock,
         local_clock=local_clock,
+        sleep=sleep,
+        dispatch=(lambda_dispatch(conf.lambda_function_name, clients.get("move_tasks"))
+                  if conf.lambda_function_name else None),
     )
 
 
@@ -250,6 +289,22 @@ def serve_key_service(event: dict[str, Any]) -> dict[str, Any]:
         log.error("key service could not start: %s", type(err).__name__)
         return {"error": {"code": INTERNAL_FAILURE, "message": INTERNAL_MESSAGE}}
     return service.handle(event)
+
+
+def is_move_task_event(event: Any) -> bool:
+    return isinstance(event, dict) and MOVE_TASK_EVENT in event
+
+
+def serve_move_task(event: dict[str, Any], lambda_context: Any) -> None:
+    """The handler's own asynchronous invocation: work on one message move task.
+
+    A failure propagates, so Lambda retries the event (the worker resumes from the
+    stored task; see :mod:`chalicelib.movetasks`)."""
+    try:
+        handler().actions.moves_or_fail().run(event, deadline_from(lambda_context))
+    except Exception as err:
+        log.error("move task worker failed: %s", type(err).__name__)
+        raise
 
 
 def canonical_query(params: Any) -> str:

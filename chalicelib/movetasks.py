@@ -1,0 +1,437 @@
+"""Message move tasks (dead-letter queue redrive): start, cancel, list, and the worker.
+
+A task moves the messages of a dead-letter queue either back to the queues they were
+redriven from (no ``DestinationArn``) or to one other queue. Back to the source, a
+message moves as stored: its encryption context already names that queue, so it is
+not opened. To another queue every message is opened and sealed again under the
+destination's key and context (the stock ESDK opens it there with no sealq code).
+
+The work happens outside the request: the handler dispatches an event
+``{MOVE_TASK_EVENT: {"source_arn", "task_id"}}`` (in AWS an asynchronous invoke of its
+own function, locally a background thread) and :meth:`MoveTasks.run` works until the
+task ends or its time runs short, then dispatches the same event again.
+
+What a crash can do (the guarantee):
+- Nothing is lost: a message leaves the source only after the destination accepted
+  its copy and the task recorded that (``pending``); until then it stays in the
+  source, hidden for :data:`VISIBILITY` seconds, and a resumed worker moves it.
+- Nothing is doubled by a crash after that record: a resumed worker that receives a
+  recorded message deletes it from the source without sending it again.
+- One window is left: a crash after the destination accepted a copy and before the
+  record is written (one DynamoDB write) sends that batch again on resume. A FIFO
+  destination closes it too: every copy carries the deduplication id
+  ``sha256(task id : source message id)``, so SQS drops the second copy within its
+  5-minute deduplication interval. SQS standard queues have no such id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.clock import Clock
+from chalicelib.keyservice.api import KeyServiceError
+from chalicelib.messages import Messages
+from chalicelib.protocol import errors
+from chalicelib.queue_attributes import parse_arn
+from chalicelib.queues import Queue, Registry
+from chalicelib.sealing import SealError, bound_to
+from chalicelib.storage import payloads
+from chalicelib.storage.errors import StorageError, Transient
+from chalicelib.storage.ports import (
+    MAX_BATCH_BYTES,
+    RUNNING,
+    BackingMessage,
+    MessageStore,
+    MoveTask,
+    MoveTaskStore,
+    Outgoing,
+)
+
+log = logging.getLogger("sealq.movetasks")
+
+MOVE_TASK_EVENT = "sealq-move-task"
+# Seconds a batch being moved stays hidden in the source (a crashed worker's batch
+# reappears after this and is moved by the resumed worker).
+VISIBILITY = 60
+# A worker with less time than this left hands over to a fresh invocation.
+RESERVE = 15.0
+MAX_RATE = 500  # SQS: MaxNumberOfMessagesPerSecond is at most 500
+# Source message ids remembered as sent (covers a batch whose deletes failed and a
+# worker racing another); a batch is at most 10.
+PENDING_KEPT = 100
+_TRANSIENT_ATTEMPTS = 3
+_SAVE_ATTEMPTS = 5
+
+Dispatch = Callable[[dict[str, Any]], None]
+
+ARN_FORMAT = "arn:<partition>:<service>:<region>:<account-id>:<resource-id>"
+NO_SOURCE_QUEUE = "The source queue of a message does not exist any more."
+NOT_REDRIVEN = "A message in the queue was not moved there from a source queue."
+
+
+def task_handle(task: MoveTask) -> str:
+    """SQS's handle format: base64 of ``{"taskId": ..., "sourceArn": ...}``."""
+    text = json.dumps({"taskId": task.task_id, "sourceArn": task.source_arn},
+                      separators=(",", ":"))
+    return base64.b64encode(text.encode()).decode("ascii")
+
+
+def parse_handle(handle: str) -> tuple[str, str] | None:
+    """(source ARN, task id) of a task handle, or None."""
+    try:
+        data = json.loads(base64.b64decode(handle.encode("ascii"), validate=True))
+    except (binascii.Error, ValueError, UnicodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    source, task_id = data.get("sourceArn"), data.get("taskId")
+    if not isinstance(source, str) or not isinstance(task_id, str):
+        return None
+    return source, task_id
+
+
+def status_of(task: MoveTask) -> str:
+    return "CANCELLING" if task.status == RUNNING and task.cancel_requested else task.status
+
+
+def move_event(task: MoveTask) -> dict[str, Any]:
+    return {MOVE_TASK_EVENT: {"source_arn": task.source_arn, "task_id": task.task_id}}
+
+
+def _dedup_id(task: MoveTask, item: BackingMessage) -> str:
+    return hashlib.sha256(f"{task.task_id}:{item.message_id}".encode()).hexdigest()
+
+
+class MoveTasks:
+    """The three actions and the worker of one container."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        messages: Messages,
+        store: MessageStore,
+        tasks: MoveTaskStore,
+        *,
+        clock: Clock,
+        sleep: Callable[[float], None] = time.sleep,
+        dispatch: Dispatch | None = None,
+    ) -> None:
+        self.registry = registry
+        self.messages = messages
+        self.store = store
+        self.tasks = tasks
+        self.clock = clock  # wall clock: StartedTimestamp, and the rate's pacing
+        self.sleep = sleep
+        self.dispatch: Dispatch = dispatch or (lambda event: None)
+
+    # -- the actions ----------------------------------------------------------------
+
+    def queue_by_arn(self, account: str, arn: str, parameter: str) -> Queue:
+        if len(arn.split(":")) != 6 or not arn.startswith("arn:"):
+            raise errors.invalid_parameter_value(
+                f"You must use this format to specify the {parameter}: {ARN_FORMAT}")
+        named = parse_arn(arn)
+        missing = errors.resource_not_found(
+            f"The resource that you specified for the {parameter} parameter doesn't exist.")
+        if named is None or named[0] != account:
+            raise missing
+        try:
+            return self.registry.get_fresh(*named)
+        except errors.SqsError:
+            raise missing from None
+
+    def start(self, account: str, source_arn: str, destination_arn: str | None,
+              rate: int | None) -> str:
+        source = self.queue_by_arn(account, source_arn, "SourceArn")
+        if not self._is_dead_letter_queue(source):
+            raise errors.invalid_parameter_value(
+                "Source queue must be configured as a Dead Letter Queue.")
+        if destination_arn is not None:
+            destination = self.queue_by_arn(account, destination_arn, "DestinationArn")
+            if destination.arn == source.arn:
+                raise errors.invalid_parameter_value(
+                    "Source queue arn and destination queue arn cannot be the same.")
+            if destination.fifo != source.fifo:
+                raise errors.invalid_parameter_value(
+                    "The source queue and destination queue must be of the same queue type.")
+        counts = self.registry.counts(source)
+        task = MoveTask(
+            task_id=str(uuid.uuid4()), source_arn=source.arn, destination_arn=destination_arn,
+            rate=rate, started=int(self.clock.now() * 1000),
+            to_move=int(counts.get("ApproximateNumberOfMessages", "0")),
+        )
+        if not self.tasks.start(task):
+            raise errors.invalid_parameter_value(
+                "There is already a task running. Only one active task is allowed for a "
+                "source queue arn at a given time.")
+        try:
+            self.dispatch(move_event(task))
+        except Exception as err:
+            log.error("move task %s could not be dispatched: %s", task.task_id,
+                      type(err).__name__)
+            self.tasks.save(replace(task, status="FAILED", failure="The task could not start."))
+            raise
+        return task_handle(task)
+
+    def _is_dead_letter_queue(self, queue: Queue) -> bool:
+        start: str | None = None
+        while True:
+            page, more = self.registry.list_queues(queue.account, "", 1000, start)
+            if any(self.registry.redrives_into(q.arn, queue) for q in page):
+                return True
+            if not more or not page:
+                return False
+            start = page[-1].name
+
+    def cancel(self, account: str, handle: str) -> int:
+        missing = errors.resource_not_found("Task does not exist.")
+        parsed = parse_handle(handle)
+        if parsed is None or (parse_arn(parsed[0]) or ("",))[0] != account:
+            raise missing
+        task = self.tasks.request_cancel(*parsed)
+        if task is None:
+            raise missing
+        if task.status != RUNNING:
+            raise errors.invalid_parameter_value(
+                f"Only a task with status RUNNING can be cancelled; this one is {task.status}.")
+        return task.moved
+
+    def list(self, account: str, source_arn: str, limit: int) -> list[MoveTask]:
+        source = self.queue_by_arn(account, source_arn, "SourceArn")
+        return self.tasks.list(source.arn, limit)
+
+    # -- the worker -------------------------------------------------------------------
+
+    def run(self, event: Mapping[str, Any], deadline: float | None = None) -> None:
+        """Work on the task an event names until it ends or ``deadline`` (monotonic)
+        is near. Safe to run again for the same event at any time (a Lambda retry,
+        a crash): the stored task says where it is."""
+        body = event[MOVE_TASK_EVENT]
+        task = self.tasks.get(str(body["source_arn"]), str(body["task_id"]))
+        if task is None or task.status != RUNNING:
+            return
+        _Run(self, task, deadline).go()
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Run:
+    """One worker's turn on one task."""
+
+    def __init__(self, owner: MoveTasks, task: MoveTask, deadline: float | None) -> None:
+        self.o = owner
+        self.task = task
+        self.deadline = deadline
+
+    def go(self) -> None:
+        try:
+            source = self._queue(self.task.source_arn)
+            destination = (self._queue(self.task.destination_arn)
+                           if self.task.destination_arn else None)
+            self._loop(source, destination)
+        except _Stopped:
+            return
+        except _Failed as failed:
+            self._finish("FAILED", failed.reason)
+
+    def _queue(self, arn: str) -> Queue:
+        named = parse_arn(arn)
+        try:
+            if named is None:
+                raise errors.queue_does_not_exist()
+            return self.o.registry.get_fresh(*named)
+        except errors.SqsError:
+            raise _Failed("AWS.SimpleQueueService.NonExistentQueue") from None
+
+    def _loop(self, source: Queue, destination: Queue | None) -> None:
+        faults = 0
+        while True:
+            # Read again each round: a cancel, or another worker finishing, shows here.
+            fresh = self.o.tasks.get(self.task.source_arn, self.task.task_id)
+            if fresh is None or fresh.status != RUNNING:
+                return
+            self.task = fresh
+            if self.task.cancel_requested:
+                self._finish("CANCELLED")
+                return
+            if self.task.moved >= self.task.to_move:
+                self._finish("COMPLETED")
+                return
+            if self.deadline is not None and self.deadline - time.monotonic() < RESERVE:
+                self.o.dispatch(move_event(self.task))  # a fresh invocation goes on
+                return
+            began = self.o.clock.now()
+            rate = self.task.rate
+            try:
+                items = self.o.store.receive(
+                    source.backing_url, max_messages=min(10, rate or 10),
+                    visibility_timeout=VISIBILITY, wait_seconds=0, attempt_id=None)
+                if not items:
+                    self._finish("COMPLETED")
+                    return
+                moved = self._move(source, destination, items)
+            except Transient as err:
+                faults += 1
+                if faults >= _TRANSIENT_ATTEMPTS:
+                    raise _Failed(err.code) from None
+                self.o.sleep(float(faults))
+                continue
+            except StorageError as err:
+                raise _Failed(err.code) from None
+            faults = 0
+            if rate and moved:
+                self.o.sleep(max(0.0, moved / rate - (self.o.clock.now() - began)))
+
+    def _target(self, sealed: bytes, source: Queue) -> Queue:
+        """The queue a message was redriven from (its sealing context names it)."""
+        arn, queue_id = bound_to(sealed)
+        if arn == source.arn:
+            raise _Failed(NOT_REDRIVEN)
+        try:
+            target = self._queue(arn)
+        except _Failed:
+            raise _Failed(NO_SOURCE_QUEUE) from None
+        if target.queue_id != queue_id or target.fifo != source.fifo:
+            raise _Failed(NO_SOURCE_QUEUE)  # deleted since, and created again
+        return target
+
+    def _move(self, source: Queue, destination: Queue | None,
+              items: list[BackingMessage]) -> int:
+        """Move one batch; how many messages it moved."""
+        done = [i for i in items if i.message_id in self.task.pending]  # sent before a crash
+        plans: dict[str, tuple[Queue, list[tuple[BackingMessage, Outgoing, Any]]]] = {}
+        failure: str | None = None
+        quarantined: list[BackingMessage] = []
+        accept = self.o.registry.accepts(source)
+        for item in items:
+            if item in done or failure is not None:
+                continue
+            try:
+                sealed = self.o.messages.load_sealed(item)
+                if destination is None:
+                    target, body, pointer = self._target(sealed, source), item.body, None
+                else:
+                    target = destination
+                    body, pointer = self.o.messages.reseal(sealed, accept, destination)
+            except SealError as err:
+                self.o.messages.quarantine(source, item, str(err))
+                quarantined.append(item)
+                continue
+            except KeyServiceError as err:
+                failure = err.code
+                continue
+            except _Failed as failed:
+                failure = failed.reason
+                continue
+            fifo = target.fifo
+            outgoing = Outgoing(
+                entry_id=str(len(plans.get(target.backing_url, (target, []))[1])),
+                body=body,
+                group_id=item.attributes.get("MessageGroupId") if fifo else None,
+                dedup_id=_dedup_id(self.task, item) if fifo else None,
+            )
+            plans.setdefault(target.backing_url, (target, []))[1].append((item, outgoing, pointer))
+        sent: list[BackingMessage] = []
+        try:
+            for url, (_, planned) in plans.items():
+                for chunk in _chunks(planned):
+                    accepted, refused = self.o.store.send_batch(url, [o for _, o, _ in chunk])
+                    for item, outgoing, pointer in chunk:
+                        if outgoing.entry_id in accepted:
+                            sent.append(item)
+                        else:
+                            failure = failure or refused.get(outgoing.entry_id, "Refused")
+                            if pointer is not None:
+                                self.o.messages.drop_payload(pointer, "an unmoved message")
+        finally:
+            if sent:
+                self._record(sent)
+            self._hand_back(source, [i for i in items
+                                     if i not in sent and i not in done and i not in quarantined])
+        self._delete(source, destination, sent + done)
+        if failure is not None:
+            raise _Failed(failure)
+        return len(sent)
+
+    def _record(self, sent: list[BackingMessage]) -> None:
+        """Count the batch and remember its ids, before anything leaves the source."""
+        ids = tuple(i.message_id for i in sent)
+
+        def change(current: MoveTask) -> MoveTask:
+            return replace(current, moved=current.moved + len(ids),
+                           pending=(current.pending + ids)[-PENDING_KEPT:])
+
+        if not self._save(change):
+            # Another worker finished or took over the task; the sent copies stay
+            # unrecorded and their originals stay in the source (never lost).
+            raise _Stopped()
+
+    def _save(self, change: Callable[[MoveTask], MoveTask]) -> bool:
+        current = self.task
+        for _ in range(_SAVE_ATTEMPTS):
+            stored = self.o.tasks.save(change(current))
+            if stored is not None:
+                self.task = stored
+                return True
+            fresh = self.o.tasks.get(current.source_arn, current.task_id)
+            if fresh is None or fresh.status != RUNNING:
+                return False
+            current = fresh
+        return False
+
+    def _finish(self, status: str, reason: str | None = None) -> None:
+        if not self._save(lambda current: replace(current, status=status, failure=reason)):
+            log.warning("move task %s ended elsewhere", self.task.task_id)
+
+    def _hand_back(self, source: Queue, items: list[BackingMessage]) -> None:
+        for item in items:
+            try:
+                self.o.store.change_visibility(source.backing_url, item.receipt_handle, 0)
+            except StorageError as err:
+                log.warning("could not hand back message %s: %s", item.message_id, err.code)
+
+    def _delete(self, source: Queue, destination: Queue | None,
+                items: list[BackingMessage]) -> None:
+        if not items:
+            return
+        refused = self.o.store.delete_batch(
+            source.backing_url, {str(n): i.receipt_handle for n, i in enumerate(items)})
+        for n, item in enumerate(items):
+            pointer = payloads.parse_pointer(item.body)
+            # Moved as stored, the payload goes with the message; resealed, the old one
+            # is dropped once its message is gone.
+            if str(n) not in refused and destination is not None and pointer is not None:
+                self.o.messages.drop_payload(pointer, "a moved message")
+
+
+class _Stopped(Exception):
+    """This worker lost the task to another; it stops without touching the source."""
+
+
+def _chunks(
+    planned: list[tuple[BackingMessage, Outgoing, Any]],
+) -> list[list[tuple[BackingMessage, Outgoing, Any]]]:
+    """Groups that fit one backing SendMessageBatch: 10 entries, 1 MiB of bodies."""
+    chunks: list[list[tuple[BackingMessage, Outgoing, Any]]] = []
+    size = 0
+    for entry in planned:
+        length = len(entry[1].body)
+        if not chunks or len(chunks[-1]) == 10 or size + length > MAX_BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += length
+    return chunks
