@@ -68,6 +68,10 @@ MAX_RATE = 500  # SQS: MaxNumberOfMessagesPerSecond is at most 500
 # Source message ids remembered as sent (covers a batch whose deletes failed and a
 # worker racing another); a batch is at most 10.
 PENDING_KEPT = 100
+# A RUNNING task without progress for this long lost its worker (Lambda gave up its
+# retries, a local process ended): the next Start or List on its source dispatches a
+# new one, which resumes from the stored task.
+STALE_AFTER = 300
 _TRANSIENT_ATTEMPTS = 3
 _SAVE_ATTEMPTS = 5
 
@@ -164,12 +168,15 @@ class MoveTasks:
                 raise errors.invalid_parameter_value(
                     "The source queue and destination queue must be of the same queue type.")
         counts = self.registry.counts(source)
+        now = self.clock.now()
         task = MoveTask(
             task_id=str(uuid.uuid4()), source_arn=source.arn, destination_arn=destination_arn,
-            rate=rate, started=int(self.clock.now() * 1000),
-            to_move=int(counts.get("ApproximateNumberOfMessages", "0")),
+            rate=rate, started=int(now * 1000),
+            to_move=int(counts.get("ApproximateNumberOfMessages", "0")), heartbeat=int(now),
         )
         if not self.tasks.start(task):
+            for active in self.tasks.list(source.arn, 10):
+                self._revive(active)
             raise errors.invalid_parameter_value(
                 "There is already a task running. Only one active task is allowed for a "
                 "source queue arn at a given time.")
@@ -207,7 +214,25 @@ class MoveTasks:
 
     def list(self, account: str, source_arn: str, limit: int) -> list[MoveTask]:
         source = self.queue_by_arn(account, source_arn, "SourceArn")
-        return self.tasks.list(source.arn, limit)
+        found = self.tasks.list(source.arn, limit)
+        for task in found:
+            self._revive(task)
+        return found
+
+    def _revive(self, task: MoveTask) -> None:
+        """Dispatch a new worker for a RUNNING task whose worker died (best effort)."""
+        now = int(self.clock.now())
+        if task.status != RUNNING or now - task.heartbeat < STALE_AFTER:
+            return
+        # The heartbeat write decides which of several callers dispatches.
+        if self.tasks.save(replace(task, heartbeat=now)) is None:
+            return
+        log.warning("move task %s had stopped; dispatching it again", task.task_id)
+        try:
+            self.dispatch(move_event(task))
+        except Exception as err:  # noqa: BLE001 - the next List tries again
+            log.error("move task %s could not be dispatched: %s", task.task_id,
+                      type(err).__name__)
 
     # -- the worker -------------------------------------------------------------------
 
@@ -381,8 +406,9 @@ class _Run:
 
     def _save(self, change: Callable[[MoveTask], MoveTask]) -> bool:
         current = self.task
+        now = int(self.o.clock.now())
         for _ in range(_SAVE_ATTEMPTS):
-            stored = self.o.tasks.save(change(current))
+            stored = self.o.tasks.save(replace(change(current), heartbeat=now))
             if stored is not None:
                 self.task = stored
                 return True

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import container, settings
 from chalicelib.clock import FakeClock
-from chalicelib.movetasks import MOVE_TASK_EVENT, VISIBILITY
+from chalicelib.movetasks import MOVE_TASK_EVENT, STALE_AFTER, VISIBILITY
 from chalicelib.sealing import bound_to
 from chalicelib.storage.memory import MemoryKeyService
 from tests.harness import Fleet, install_test_key, sqs_client
@@ -451,3 +451,21 @@ def test_a_resealed_message_opens_with_the_plain_encryption_sdk_as_the_new_queue
     retry = sqs.get_queue_url(QueueName="retry")["QueueUrl"]
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=retry)["Messages"]] == [
         "poison pill"]
+
+
+def test_a_task_whose_worker_died_is_dispatched_again_by_the_next_list(
+    moves: Moves, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moves.dead_letters(["a", "b"])
+    moves.sqs.create_queue(QueueName="retry")
+    moves.sqs.start_message_move_task(SourceArn=arn("dead"), DestinationArn=arn("retry"))
+    moves.events.clear()  # the worker never ran (Lambda gave up its retries)
+    moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))
+    assert moves.events == []  # not stale yet
+    moves.clock.advance(STALE_AFTER)
+    moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))
+    moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))
+    assert len(moves.events) == 1  # once, not once per List
+    moves.work()
+    (task,) = moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))["Results"]
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 2)

@@ -443,7 +443,7 @@ class MemoryMoveTaskStore:
                 return None
             stored = replace(current, status=task.status, moved=task.moved,
                              failure=task.failure, pending=tuple(task.pending),
-                             version=current.version + 1)
+                             heartbeat=task.heartbeat, version=current.version + 1)
             self._tasks[key] = stored
             return stored
 

@@ -45,6 +45,7 @@ def _item(task: MoveTask) -> dict[str, Any]:
         "cancel_requested": {"BOOL": task.cancel_requested},
         "pending": {"L": [{"S": p} for p in task.pending]},
         "version": {"N": str(task.version)},
+        "heartbeat": {"N": str(task.heartbeat)},
     }
     if task.destination_arn is not None:
         item["destination_arn"] = {"S": task.destination_arn}
@@ -69,6 +70,7 @@ def _task(item: Mapping[str, Any]) -> MoveTask:
         cancel_requested=item["cancel_requested"]["BOOL"],
         pending=tuple(p["S"] for p in item["pending"]["L"]),
         version=int(item["version"]["N"]),
+        heartbeat=int(item["heartbeat"]["N"]),
     )
 
 
@@ -167,8 +169,9 @@ class DynamoMoveTaskStore:
             ":p": {"L": [{"S": p} for p in task.pending]},
             ":v": {"N": str(task.version)},
             ":next": {"N": str(task.version + 1)},
+            ":h": {"N": str(task.heartbeat)},
         }
-        expression = "SET #s = :s, moved = :m, pending = :p, #v = :next"
+        expression = "SET #s = :s, moved = :m, pending = :p, heartbeat = :h, #v = :next"
         if task.failure is not None:
             values[":f"] = {"S": task.failure}
             expression += ", failure = :f"

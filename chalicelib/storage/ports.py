@@ -204,6 +204,9 @@ class MoveTask:
     cancel_requested: bool = False
     pending: tuple[str, ...] = ()
     version: int = 0
+    # Epoch seconds of the last progress write: a RUNNING task whose worker died shows
+    # as one whose heartbeat stopped.
+    heartbeat: int = 0
 
 
 class MoveTaskStore(Protocol):
@@ -220,7 +223,7 @@ class MoveTaskStore(Protocol):
         ...
 
     def save(self, task: MoveTask) -> MoveTask | None:
-        """Write status, counts, failure and pending if the stored version is
+        """Write status, counts, failure, pending and heartbeat if the stored version is
         ``task.version``; the stored task afterwards (version + 1, with any cancel
         requested meanwhile), or None when another writer got there first. A terminal
         status frees the source for a new task."""
