@@ -16,7 +16,8 @@ What a crash can do (the guarantee):
   its copy and the task recorded that (``pending``); until then it stays in the
   source, hidden for :data:`VISIBILITY` seconds, and a resumed worker moves it.
 - Nothing is doubled by a crash after that record: a resumed worker that receives a
-  recorded message deletes it from the source without sending it again.
+  recorded message deletes it from the source without sending it again, and does not
+  end the task until such a batch had time to show again (its visibility timeout).
 - One window is left: a crash after the destination accepted a copy and before the
   record is written (one DynamoDB write) sends that batch again on resume. A FIFO
   destination closes it too: every copy carries the deduplication id
@@ -107,8 +108,13 @@ def status_of(task: MoveTask) -> str:
     return "CANCELLING" if task.status == RUNNING and task.cancel_requested else task.status
 
 
-def move_event(task: MoveTask) -> dict[str, Any]:
-    return {MOVE_TASK_EVENT: {"source_arn": task.source_arn, "task_id": task.task_id}}
+def move_event(task: MoveTask, settled: bool = False) -> dict[str, Any]:
+    """The worker's event; ``settled``: the sender deleted every batch it recorded,
+    so the next worker owes nothing hidden in the source at this task version."""
+    body: dict[str, Any] = {"source_arn": task.source_arn, "task_id": task.task_id}
+    if settled:
+        body["settled_version"] = task.version
+    return {MOVE_TASK_EVENT: body}
 
 
 def _dedup_id(task: MoveTask, item: BackingMessage) -> str:
@@ -244,7 +250,7 @@ class MoveTasks:
         task = self.tasks.get(str(body["source_arn"]), str(body["task_id"]))
         if task is None or task.status != RUNNING:
             return
-        _Run(self, task, deadline).go()
+        _Run(self, task, deadline, body.get("settled_version")).go()
 
 
 class _Failed(Exception):
@@ -256,10 +262,16 @@ class _Failed(Exception):
 class _Run:
     """One worker's turn on one task."""
 
-    def __init__(self, owner: MoveTasks, task: MoveTask, deadline: float | None) -> None:
+    def __init__(self, owner: MoveTasks, task: MoveTask, deadline: float | None,
+                 settled_version: Any = None) -> None:
         self.o = owner
         self.task = task
         self.deadline = deadline
+        # Until when recorded messages may still hide in the source (their delete not
+        # known to have happened): a crashed worker's last batch, or a failed delete.
+        # The task does not end before then, or they would stay behind as copies.
+        settled = task.moved == 0 or settled_version == task.version
+        self.owed_until = 0.0 if settled else float(task.heartbeat + VISIBILITY + 1)
 
     def go(self) -> None:
         try:
@@ -292,11 +304,10 @@ class _Run:
             if self.task.cancel_requested:
                 self._finish("CANCELLED")
                 return
-            if self.task.moved >= self.task.to_move:
+            if self.task.moved >= self.task.to_move and not self._owing():
                 self._finish("COMPLETED")
                 return
-            if self.deadline is not None and self.deadline - time.monotonic() < RESERVE:
-                self.o.dispatch(move_event(self.task))  # a fresh invocation goes on
+            if self._short_of_time():
                 return
             began = self.o.clock.now()
             rate = self.task.rate
@@ -305,6 +316,8 @@ class _Run:
                     source.backing_url, max_messages=min(10, rate or 10),
                     visibility_timeout=VISIBILITY, wait_seconds=0, attempt_id=None)
                 if not items:
+                    if self._owing():
+                        continue
                     self._finish("COMPLETED")
                     return
                 moved = self._move(source, destination, items)
@@ -319,6 +332,26 @@ class _Run:
             faults = 0
             if rate and moved:
                 self.o.sleep(max(0.0, moved / rate - (self.o.clock.now() - began)))
+
+    def _short_of_time(self, needed: float = 0.0) -> bool:
+        """Hand over to a fresh invocation when this one's time runs short."""
+        if self.deadline is None or self.deadline - time.monotonic() >= RESERVE + needed:
+            return False
+        self.o.dispatch(move_event(self.task, settled=self.owed_until == 0))
+        return True
+
+    def _owing(self) -> bool:
+        """Wait for recorded messages that may still hide in the source; True when the
+        loop must look again (after the wait)."""
+        wait = self.owed_until - self.o.clock.now()
+        if self.owed_until == 0 or wait <= 0:
+            self.owed_until = 0.0
+            return False
+        if self.deadline is not None and self.deadline - time.monotonic() < RESERVE + wait:
+            return True  # the loop hands over; the next worker waits
+        self.o.sleep(wait)
+        self.owed_until = 0.0
+        return True
 
     def _target(self, sealed: bytes, source: Queue) -> Queue:
         """The queue a message was redriven from (its sealing context names it)."""
@@ -370,6 +403,7 @@ class _Run:
             )
             plans.setdefault(target.backing_url, (target, []))[1].append((item, outgoing, pointer))
         sent: list[BackingMessage] = []
+        unsent = [i for i in items if i not in done and i not in quarantined]
         try:
             for url, (_, planned) in plans.items():
                 for chunk in _chunks(planned):
@@ -381,15 +415,27 @@ class _Run:
                             failure = failure or refused.get(outgoing.entry_id, "Refused")
                             if pointer is not None:
                                 self.o.messages.drop_payload(pointer, "an unmoved message")
-        finally:
-            if sent:
-                self._record(sent)
-            self._hand_back(source, [i for i in items
-                                     if i not in sent and i not in done and i not in quarantined])
-        self._delete(source, destination, sent + done)
+        except Exception:
+            # A send failed part-way: what was accepted is recorded and removed as usual.
+            self._settle(source, destination, sent, done, unsent)
+            raise
+        self._settle(source, destination, sent, done, unsent)
         if failure is not None:
             raise _Failed(failure)
         return len(sent)
+
+    def _settle(self, source: Queue, destination: Queue | None, sent: list[BackingMessage],
+                done: list[BackingMessage], unsent: list[BackingMessage]) -> None:
+        """Record what the destination accepted, then hand back the rest and delete it."""
+        if sent:
+            self._record(sent)
+        self._hand_back(source, [i for i in unsent if i not in sent])
+        try:
+            complete = self._delete(source, destination, sent + done)
+        except StorageError:
+            complete = False
+        if not complete:
+            self.owed_until = self.o.clock.now() + VISIBILITY + 1
 
     def _record(self, sent: list[BackingMessage]) -> None:
         """Count the batch and remember its ids, before anything leaves the source."""
@@ -430,9 +476,10 @@ class _Run:
                 log.warning("could not hand back message %s: %s", item.message_id, err.code)
 
     def _delete(self, source: Queue, destination: Queue | None,
-                items: list[BackingMessage]) -> None:
+                items: list[BackingMessage]) -> bool:
+        """Delete moved messages from the source; True when every one is gone."""
         if not items:
-            return
+            return True
         refused = self.o.store.delete_batch(
             source.backing_url, {str(n): i.receipt_handle for n, i in enumerate(items)})
         for n, item in enumerate(items):
@@ -441,6 +488,7 @@ class _Run:
             # is dropped once its message is gone.
             if str(n) not in refused and destination is not None and pointer is not None:
                 self.o.messages.drop_payload(pointer, "a moved message")
+        return not refused
 
 
 class _Stopped(Exception):

@@ -329,7 +329,8 @@ def test_a_worker_short_of_time_hands_over_to_a_fresh_invocation(moves: Moves) -
     (event,) = moves.events
     moves.events.clear()
     moves.handler.actions.moves_or_fail().run(event, deadline=0.0)  # long past
-    assert moves.events == [event]
+    (handover,) = moves.events
+    assert handover[MOVE_TASK_EVENT] == {**event[MOVE_TASK_EVENT], "settled_version": 0}
     moves.work()
     (task,) = moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))["Results"]
     assert task["Status"] == "COMPLETED"
@@ -469,3 +470,30 @@ def test_a_task_whose_worker_died_is_dispatched_again_by_the_next_list(
     moves.work()
     (task,) = moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))["Results"]
     assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 2)
+
+
+def test_a_worker_resumed_at_once_waits_for_the_batch_a_crash_left_hidden(
+    moves: Moves, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda may retry before the dead worker's batch shows again: the resumed worker
+    must not call the task done and leave those (already moved) messages behind."""
+    _, dlq = moves.dead_letters(["a", "b", "c"])
+    dest = moves.sqs.create_queue(QueueName="retry")["QueueUrl"]
+    moves.sqs.start_message_move_task(SourceArn=arn("dead"), DestinationArn=arn("retry"))
+    event = list(moves.events)
+    store = moves.ports.messages
+
+    def dying_delete(*args: Any, **kwargs: Any) -> Any:
+        raise Crash()  # after the copies were accepted and recorded
+
+    monkeypatch.setattr(store, "delete_batch", dying_delete)
+    with pytest.raises(Crash):
+        moves.work()
+    monkeypatch.undo()
+    moves.events[:] = event  # retried at once
+    moves.work()
+    assert moves.naps and moves.naps[-1] == pytest.approx(VISIBILITY + 1)
+    assert sorted(m["Body"] for m in moves.drain(dest)) == ["a", "b", "c"]
+    assert moves.count(dlq) == 0
+    moves.clock.advance(VISIBILITY * 2)
+    assert moves.count(dlq) == 0  # nothing comes back later either
