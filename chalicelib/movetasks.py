@@ -302,6 +302,8 @@ class _Run:
                 return
             self.task = fresh
             if self.task.cancel_requested:
+                if self._owing():
+                    self._sweep(source, destination)  # what was moved leaves the source
                 self._finish("CANCELLED")
                 return
             if self.task.moved >= self.task.to_move and not self._owing():
@@ -352,6 +354,18 @@ class _Run:
         self.o.sleep(wait)
         self.owed_until = 0.0
         return True
+
+    def _sweep(self, source: Queue, destination: Queue | None) -> None:
+        """Delete recorded messages that showed again, moving nothing new."""
+        while True:
+            items = self.o.store.receive(source.backing_url, max_messages=10,
+                                         visibility_timeout=VISIBILITY, wait_seconds=0,
+                                         attempt_id=None)
+            done = [i for i in items if i.message_id in self.task.pending]
+            self._hand_back(source, [i for i in items if i not in done])
+            if not done:
+                return
+            self._delete(source, destination, done)
 
     def _target(self, sealed: bytes, source: Queue) -> Queue:
         """The queue a message was redriven from (its sealing context names it)."""

@@ -497,3 +497,31 @@ def test_a_worker_resumed_at_once_waits_for_the_batch_a_crash_left_hidden(
     assert moves.count(dlq) == 0
     moves.clock.advance(VISIBILITY * 2)
     assert moves.count(dlq) == 0  # nothing comes back later either
+
+
+def test_a_task_cancelled_after_a_crash_still_removes_what_it_moved(
+    moves: Moves, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, dlq = moves.dead_letters([f"m{n}" for n in range(15)])
+    dest = moves.sqs.create_queue(QueueName="retry")["QueueUrl"]
+    handle = moves.sqs.start_message_move_task(
+        SourceArn=arn("dead"), DestinationArn=arn("retry"))["TaskHandle"]
+    event = list(moves.events)
+
+    def dying_delete(*args: Any, **kwargs: Any) -> Any:
+        raise Crash()
+
+    monkeypatch.setattr(moves.ports.messages, "delete_batch", dying_delete)
+    with pytest.raises(Crash):
+        moves.work()  # the first 10 were copied and recorded, not deleted
+    monkeypatch.undo()
+    assert moves.sqs.cancel_message_move_task(TaskHandle=handle)[
+        "ApproximateNumberOfMessagesMoved"] == 10
+    moves.events[:] = event
+    moves.work()
+    (task,) = moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))["Results"]
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("CANCELLED", 10)
+    moved = {m["Body"] for m in moves.drain(dest)}
+    left = {m["Body"] for m in moves.drain(dlq)}
+    assert len(moved) == 10 and moved | left == {f"m{n}" for n in range(15)}
+    assert not moved & left
