@@ -35,7 +35,8 @@ from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
 from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.messages import Messages
-from chalicelib.movetasks import MOVE_TASK_EVENT, Dispatch, MoveTasks
+from chalicelib.movetasks import Dispatch, MoveTasks
+from chalicelib.moveworker import MOVE_TASK_EVENT
 from chalicelib.protocol import errors, json10
 from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.queues import Registry

@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib import container, settings
 from chalicelib.clock import FakeClock
-from chalicelib.movetasks import MOVE_TASK_EVENT, STALE_AFTER, VISIBILITY
+from chalicelib.movetasks import STALE_AFTER
+from chalicelib.moveworker import MOVE_TASK_EVENT, VISIBILITY
 from chalicelib.sealing import bound_to
 from chalicelib.storage.memory import MemoryKeyService
 from tests.harness import Fleet, install_test_key, sqs_client
