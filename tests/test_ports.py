@@ -16,6 +16,7 @@ from chalicelib import container, settings
 from chalicelib.aws import Clients
 from chalicelib.clock import FakeClock
 from chalicelib.storage.errors import Gone, InvalidReceipt, StorageError
+from chalicelib.storage.move_tasks import DynamoMoveTaskStore
 from chalicelib.storage.ports import Change, MoveTask, Outgoing, QueueRecord
 from tests.harness import SESSION
 
@@ -211,3 +212,15 @@ def test_a_failed_task_keeps_its_reason(ports: container.Ports) -> None:
     assert stored is not None
     assert (stored.status, stored.failure, stored.destination_arn, stored.rate) == (
         "FAILED", "KmsDisabled", SOURCE + "-dest", 7)
+
+
+def test_a_start_between_its_two_writes_holds_the_source_for_a_minute(stack: None) -> None:
+    """DynamoDB only (memory starts under a lock): a claim whose task is not written yet
+    is another start in progress, until it is a minute old (that start died)."""
+    conf = settings.get()
+    tasks = DynamoMoveTaskStore(Clients(SESSION, conf.region, conf.aws_endpoint).get("queues"),
+                                conf.queues_table)
+    tasks._claim(SOURCE, "dead-start", 1000, None)  # the first write of a start, alone
+    assert not tasks.start(task("t1", started=1030_000))
+    assert tasks.start(task("t1", started=1061_000))
+    assert [t.task_id for t in tasks.list(SOURCE, 10)] == ["t1"]

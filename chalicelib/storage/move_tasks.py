@@ -3,9 +3,9 @@
 Each source queue's tasks share one partition, ``move-task#<source ARN>``, which no
 account id can equal, so queue listings never see them. Items: ``task#<id>`` per task
 and ``active``, naming the source's one active task. A start claims ``active`` with a
-conditional write first; a claim whose task is missing (a start that died between the
-two writes) or finished is stale and may be taken over. A finished task releases it.
-Only the ten most recent tasks are kept (ListMessageMoveTasks shows at most ten).
+conditional write first; a claim whose task is finished, or missing for over a minute
+(a start that died between the two writes), is stale and may be taken over. A finished
+task releases it. Only the ten most recent tasks are kept (ListMessageMoveTasks shows at most ten).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from chalicelib.storage.ports import RUNNING, TERMINAL_STATUSES, MoveTask
 _SERVICE = "dynamodb"
 _ACTIVE = "active"
 KEEP = 10
+# A claim whose task item is missing is a start in progress for this long, then stale.
+CLAIM_GRACE = 60
 
 
 def _partition(source_arn: str) -> str:
@@ -81,7 +83,7 @@ class DynamoMoveTaskStore:
         self._ddb = client
         self._table = table
 
-    def _claim(self, source_arn: str, task_id: str, stale: str | None) -> bool:
+    def _claim(self, source_arn: str, task_id: str, claimed: int, stale: str | None) -> bool:
         if stale is None:
             condition = "attribute_not_exists(#n)"
             values: dict[str, Any] = {}
@@ -90,7 +92,8 @@ class DynamoMoveTaskStore:
             values = {":stale": {"S": stale}}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "Item": {**_key(source_arn, _ACTIVE), "task_id": {"S": task_id}},
+            "Item": {**_key(source_arn, _ACTIVE), "task_id": {"S": task_id},
+                     "claimed": {"N": str(claimed)}},
             "ConditionExpression": condition,
         }
         if stale is None:
@@ -104,20 +107,25 @@ class DynamoMoveTaskStore:
             return False
         return True
 
-    def _active_id(self, source_arn: str) -> str | None:
+    def _active(self, source_arn: str) -> tuple[str, int] | None:
+        """(task id, claimed at) of the source's claim."""
         with translating(_SERVICE):
             item = self._ddb.get_item(TableName=self._table, Key=_key(source_arn, _ACTIVE),
                                       ConsistentRead=True).get("Item")
-        return item["task_id"]["S"] if item else None
+        return (item["task_id"]["S"], int(item["claimed"]["N"])) if item else None
 
     def start(self, task: MoveTask) -> bool:
-        if not self._claim(task.source_arn, task.task_id, None):
-            holder = self._active_id(task.source_arn)
-            if holder is not None:
-                current = self.get(task.source_arn, holder)
-                if current is not None and current.status == RUNNING:
-                    return False
-            if holder is None or not self._claim(task.source_arn, task.task_id, holder):
+        now = task.started // 1000
+        if not self._claim(task.source_arn, task.task_id, now, None):
+            holder = self._active(task.source_arn)
+            if holder is None:
+                return False  # released meanwhile: the caller may try again
+            current = self.get(task.source_arn, holder[0])
+            if current is None and now - holder[1] < CLAIM_GRACE:
+                return False  # another start is between its two writes
+            if current is not None and current.status == RUNNING:
+                return False
+            if not self._claim(task.source_arn, task.task_id, now, holder[0]):
                 return False
         with translating(_SERVICE):
             self._ddb.put_item(TableName=self._table, Item=_item(task))
