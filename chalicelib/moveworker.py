@@ -216,7 +216,7 @@ class Worker:
             if item in done or failure is not None:
                 continue
             try:
-                sealed = self.o.messages.load_sealed(item)
+                sealed = self._load(source, items, item)
                 if destination is None:
                     target, body, pointer = self._target(sealed, source), item.body, None
                 else:
@@ -262,6 +262,15 @@ class Worker:
             raise _Failed(failure)
         return len(sent)
 
+    def _load(self, source: Queue, items: list[BackingMessage], item: BackingMessage) -> bytes:
+        """A message's sealed bytes; on a storage failure the whole batch is handed
+        back first (nothing is sent yet), so no message stays hidden for nothing."""
+        try:
+            return self.o.messages.load_sealed(item)
+        except StorageError:
+            self._hand_back(source, items)
+            raise
+
     def _settle(self, source: Queue, destination: Queue | None, sent: list[BackingMessage],
                 done: list[BackingMessage], unsent: list[BackingMessage]) -> None:
         """Record what the destination accepted, then hand back the rest and delete it."""
@@ -284,8 +293,9 @@ class Worker:
                            pending=(current.pending + ids)[-PENDING_KEPT:])
 
         if not self._save(change):
-            # Another worker finished or took over the task; the sent copies stay
-            # unrecorded and their originals stay in the source (never lost).
+            # The task ended meanwhile (another worker finished it): the copies stay
+            # unrecorded and their originals stay in the source (never lost, but then
+            # in both queues).
             raise _Stopped()
 
     def _save(self, change: Callable[[MoveTask], MoveTask]) -> bool:

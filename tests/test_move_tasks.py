@@ -526,3 +526,28 @@ def test_a_task_cancelled_after_a_crash_still_removes_what_it_moved(
     left = {m["Body"] for m in moves.drain(dlq)}
     assert len(moved) == 10 and moved | left == {f"m{n}" for n in range(15)}
     assert not moved & left
+
+
+def test_a_transient_store_failure_is_retried_and_hides_nothing(
+    moves: Moves, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.storage.errors import Transient
+
+    _, dlq = moves.dead_letters(["x" * 300_000, "small"])  # the first body lives in S3
+    dest = moves.sqs.create_queue(QueueName="retry")["QueueUrl"]
+    payloads = moves.ports.payloads
+    real_get = payloads.get
+    calls = Counter[str]()
+
+    def flaky_get(bucket: str, key: str) -> bytes:
+        calls["get"] += 1
+        if calls["get"] == 1:
+            raise Transient("s3", "SlowDown")
+        return real_get(bucket, key)
+
+    monkeypatch.setattr(payloads, "get", flaky_get)
+    moves.sqs.start_message_move_task(SourceArn=arn("dead"), DestinationArn=arn("retry"))
+    moves.work()
+    assert sorted(len(m["Body"]) for m in moves.drain(dest)) == [5, 300_000]
+    assert moves.count(dlq) == 0
+    assert moves.naps == [1.0]  # one pause before the retry, no 60 s wait
