@@ -16,7 +16,21 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-app = Chalice(app_name="sealq")
+
+class SealqApp(Chalice):
+    """Chalice's REST handler, plus the handler's asynchronous invocations of itself
+    (message move tasks), which are not API Gateway events. Only the API function
+    enters here (the key service is its own ``lambda_function``)."""
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        from chalicelib import container  # the handler's tree, on its first event
+
+        if container.is_move_task_event(event):
+            return container.serve_move_task(event, context)
+        return super().__call__(event, context)
+
+
+app = SealqApp(app_name="sealq")
 app.log.setLevel(logging.INFO)
 
 CONTENT_TYPES = [

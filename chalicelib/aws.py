@@ -29,6 +29,8 @@ ROLES: dict[str, tuple[str, timeouts.Budget]] = {
     "long_poll": ("sqs", timeouts.LONG_POLL),
     "payloads": ("s3", timeouts.PAYLOADS),
     "key_service": ("lambda", timeouts.KEY_SERVICE_INVOKE),
+    # The handler's asynchronous invoke of itself (message move tasks): one short call.
+    "move_tasks": ("lambda", timeouts.KEY_SERVICE_INVOKE),
     "kms": ("kms", timeouts.KMS),
     "key_records": ("dynamodb", timeouts.KEY_RECORDS),
 }

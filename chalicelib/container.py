@@ -8,6 +8,7 @@ module; tests build containers with their own values and reset one thing.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -36,6 +37,8 @@ from chalicelib.keyservice.process import key_service_core
 from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.messages import Messages
+from chalicelib.movetasks import Dispatch, MoveTasks
+from chalicelib.moveworker import MOVE_TASK_EVENT
 from chalicelib.observability import NO_METRICS, Metrics, lambda_ids, log_context
 from chalicelib.protocol import errors, json10
 from chalicelib.protocol.json10 import HttpResponse
@@ -45,12 +48,20 @@ from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.backing import SqsMessageStore
 from chalicelib.storage.memory import (
     MemoryMessageStore,
+    MemoryMoveTaskStore,
     MemoryPayloadStore,
     MemoryQuarantineStore,
     MemoryQueueTable,
 )
+from chalicelib.storage.move_tasks import DynamoMoveTaskStore
 from chalicelib.storage.payloads import S3PayloadStore
-from chalicelib.storage.ports import MessageStore, PayloadStore, QuarantineStore, QueueTable
+from chalicelib.storage.ports import (
+    MessageStore,
+    MoveTaskStore,
+    PayloadStore,
+    QuarantineStore,
+    QueueTable,
+)
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
 
@@ -66,6 +77,7 @@ class Ports:
     payloads: PayloadStore
     quarantine: QuarantineStore
     accounts: AccountStore
+    tasks: MoveTaskStore
 
 
 def aws_ports(conf: Settings, clients: Clients) -> Ports:
@@ -76,13 +88,14 @@ def aws_ports(conf: Settings, clients: Clients) -> Ports:
         payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
         quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
         accounts=DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
+        tasks=DynamoMoveTaskStore(clients.get("queues"), conf.queues_table),
     )
 
 
 def memory_ports(clock: Clock) -> Ports:
     """In-memory storage (tests of the domain without moto)."""
     return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore(),
-                 MemoryQuarantineStore(), MemoryAccountStore())
+                 MemoryQuarantineStore(), MemoryAccountStore(), MemoryMoveTaskStore())
 
 
 def key_service_client(
@@ -116,12 +129,15 @@ def build_frontend(
     secrets: SecretService | None = None,
     auth_clock: Clock = SYSTEM_CLOCK,
     metrics: Metrics = NO_METRICS,
+    sleep: Callable[[float], None] = time.sleep,
+    dispatch: Dispatch | None = None,
 ) -> Frontend:
     """A handler container's domain and frontend over the given ports and key service.
 
     ``secrets`` opens access keys' sealed secrets (by default ``key_service``, which
     must then implement :class:`SecretService`); ``auth_clock`` is the wall clock that
     requests' X-Amz-Date is checked against (the clients', never a test's fake clock).
+    ``dispatch`` starts a message move task's worker (default: a background thread).
     """
     if secrets is None:
         if not isinstance(key_service, SecretService):
@@ -164,8 +180,38 @@ def build_frontend(
                                clock=local_clock, ttl=conf.auth_cache_ttl,
                                max_entries=conf.handler_cache_size),
     )
-    return Frontend(Actions(registry, messages), verifier=verifier, public_url=conf.public_url,
-                    metrics=metrics)
+    moves = MoveTasks(registry, messages, ports.messages, ports.tasks, clock=clock, sleep=sleep,
+                      dispatch=dispatch)
+    if dispatch is None:
+        moves.dispatch = thread_dispatch(moves)
+    return Frontend(Actions(registry, messages, moves), verifier=verifier,
+                    public_url=conf.public_url, metrics=metrics)
+
+
+def thread_dispatch(moves: MoveTasks) -> Dispatch:
+    """Local runs: each move task's worker on a background thread of this process."""
+
+    def work(event: dict[str, Any]) -> None:
+        try:
+            moves.run(event)
+        except Exception as err:  # noqa: BLE001 - a thread has no caller to tell
+            log.error("move task worker failed: %s", type(err).__name__)
+
+    def dispatch(event: dict[str, Any]) -> None:
+        threading.Thread(target=work, args=(event,), name="sealq-move-task", daemon=True).start()
+
+    return dispatch
+
+
+def lambda_dispatch(function_name: str, client: Any) -> Dispatch:
+    """In AWS: an asynchronous invoke of this handler's own function (it needs
+    ``lambda:InvokeFunction`` on itself); Lambda retries a failed run twice."""
+
+    def dispatch(event: dict[str, Any]) -> None:
+        client.invoke(FunctionName=function_name, InvocationType="Event",
+                      Payload=json.dumps(event).encode("utf-8"))
+
+    return dispatch
 
 
 def build_handler(
@@ -187,6 +233,9 @@ def build_handler(
         clock=clock,
         local_clock=local_clock,
         metrics=metrics,
+        sleep=sleep,
+        dispatch=(lambda_dispatch(conf.lambda_function_name, clients.get("move_tasks"))
+                  if conf.lambda_function_name else None),
     )
 
 
@@ -224,6 +273,25 @@ def reset() -> None:
 def serve_key_service(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
     """The key-service Lambda: one wire-format request in, one answer out; never raises."""
     return key_service_process.serve(event, lambda_context)
+
+
+def is_move_task_event(event: Any) -> bool:
+    return isinstance(event, dict) and MOVE_TASK_EVENT in event
+
+
+def serve_move_task(event: dict[str, Any], lambda_context: Any) -> None:
+    """The handler's own asynchronous invocation: work on one message move task.
+
+    A failure propagates, so Lambda retries the event (the worker resumes from the
+    stored task; see :mod:`chalicelib.movetasks`)."""
+    with log_context(**lambda_ids(lambda_context)):
+        try:
+            handler().actions.moves_or_fail().run(event, deadline_from(lambda_context))
+        except Exception as err:
+            log.error("move task worker failed: %s", type(err).__name__)
+            raise
+        finally:
+            telemetry.flush()
 
 
 def canonical_query(params: Any) -> str:

@@ -296,11 +296,7 @@ class Messages:
             )
         except KeyServiceError as err:
             raise key_service_error(err) from None
-        stored = base64.b64encode(sealed).decode("ascii")
-        pointer = None
-        if len(stored) > self._inline_limit:
-            pointer = self._payloads.put(sealed)
-            stored = payloads.pointer_text(*pointer)
+        stored, pointer = self._stored_form(sealed)
         result = {"MD5OfMessageBody": md5_of_body(message.body)}
         if message.attributes:
             result["MD5OfMessageAttributes"] = md5_of_attributes(message.attributes)
@@ -314,6 +310,62 @@ class Messages:
             dedup_id=dedup_id,
             result=result,
         )
+
+    def _stored_form(self, sealed: bytes) -> tuple[str, tuple[str, str] | None]:
+        """The backing body of a sealed message: base64 inline, else an S3 pointer."""
+        stored = base64.b64encode(sealed).decode("ascii")
+        if len(stored) <= self._inline_limit:
+            return stored, None
+        pointer = self._payloads.put(sealed)
+        return payloads.pointer_text(*pointer), pointer
+
+    # -- moving (message move tasks) -------------------------------------------------
+
+    def load_sealed(self, item: BackingMessage) -> bytes:
+        """The sealed bytes of a backing message (from S3 when it is a pointer).
+
+        Raises SealError when the body is neither base64 nor a pointer to an object.
+        """
+        pointer = payloads.parse_pointer(item.body)
+        try:
+            if pointer is not None:
+                return self._payloads.get(*pointer)
+            return base64.b64decode(item.body, validate=True)
+        except Gone:
+            raise SealError("its stored body is missing") from None
+        except (binascii.Error, ValueError):
+            raise SealError("malformed stored body") from None
+
+    def reseal(
+        self, sealed: bytes, accept: Accept, destination: Queue
+    ) -> tuple[str, tuple[str, str] | None]:
+        """Open a message and seal the same envelope (body, attributes, sender, trace)
+        for ``destination``, under its key; (backing body, S3 pointer or None).
+
+        Raises SealError when the message fails its checks, KeyServiceError as the key
+        service reported it.
+        """
+        opened = self._sealer.open(sealed, accept=accept)
+        try:
+            _decode_envelope(opened.plaintext)
+        except (ValueError, KeyError, TypeError, binascii.Error) as err:
+            raise SealError(f"malformed ({type(err).__name__})") from None
+        resealed = self._sealer.seal(
+            opened.plaintext,
+            queue_arn=destination.arn,
+            account=destination.account,
+            cmk=destination.cmk,
+            reuse_period=destination.int_attribute("KmsDataKeyReusePeriodSeconds"),
+            queue_id=destination.queue_id,
+        )
+        return self._stored_form(resealed)
+
+    def quarantine(self, queue: Queue, item: BackingMessage, reason: str) -> None:
+        """Take a message that fails its integrity checks out of ``queue`` for good."""
+        self._to_quarantine(queue, item, reason)
+
+    def drop_payload(self, pointer: tuple[str, str], whose: str) -> None:
+        self._drop_payload(pointer, whose)
 
     def _content_dedup_id(self, queue: Queue, body: str) -> str:
         """A keyed hash of the body: equal bodies dedupe, yet the store learns nothing."""

@@ -31,7 +31,7 @@ FIFO_CHOICES: dict[str, tuple[frozenset[str], str]] = {
 }
 SETTABLE = frozenset(
     {*INT_ATTRIBUTES, *FIFO_CHOICES, "KmsMasterKeyId", "SqsManagedSseEnabled", "Policy",
-     "ContentBasedDeduplication", "RedrivePolicy"}
+     "ContentBasedDeduplication", "RedrivePolicy", "RedriveAllowPolicy"}
 )
 FIFO_ONLY = frozenset({"ContentBasedDeduplication", *FIFO_CHOICES})
 ALL_READABLE = (
@@ -46,6 +46,7 @@ ALL_READABLE = (
     "ReceiveMessageWaitTimeSeconds",
     "Policy",
     "RedrivePolicy",
+    "RedriveAllowPolicy",
     "KmsMasterKeyId",
     "KmsDataKeyReusePeriodSeconds",
     "SqsManagedSseEnabled",
@@ -167,6 +168,8 @@ def validate_attributes(raw: dict[str, str], *, fifo: bool, creating: bool) -> d
             out[name] = value
         elif name == "RedrivePolicy":
             out[name] = _normalize_redrive(value)
+        elif name == "RedriveAllowPolicy":
+            out[name] = _normalize_redrive_allow(value)
         elif name == "Policy":
             out[name] = _check_policy(value)
         elif name == "KmsMasterKeyId":
@@ -218,6 +221,74 @@ def _normalize_redrive(value: str) -> str:
         raise redrive_error(value, "Invalid value for maxReceiveCount: "
                                     f"{raw_count}, valid values are from 1 to 1000 both inclusive.")
     return json.dumps({"deadLetterTargetArn": target, "maxReceiveCount": count})
+
+
+# SQS Developer Guide: a dead-letter queue's RedriveAllowPolicy names at most 10 sources.
+MAX_REDRIVE_SOURCES = 10
+REDRIVE_PERMISSIONS = ("allowAll", "denyAll", "byQueue")
+
+
+def _redrive_allow_error(value: str, reason: str) -> errors.SqsError:
+    return errors.invalid_parameter_value(
+        f"Value {value} for parameter RedriveAllowPolicy is invalid. Reason: Amazon SQS can't "
+        f"create the redrive allow policy. {reason}"
+    )
+
+
+def _normalize_redrive_allow(value: str) -> str:
+    """RedriveAllowPolicy as canonical JSON; "" (remove the policy) stays "".
+
+    The texts are SQS's: a shape it cannot read is an InvalidAttributeValue ("as it's in
+    an unsupported format"); a readable policy that breaks a rule names the rule.
+    """
+    if value.strip() == "":
+        return ""
+    unsupported = errors.invalid_attribute_value(
+        "RedriveAllowPolicy",
+        "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create "
+        "the redrive allow policy, as it\u2019s in an unsupported format.",
+    )
+    try:
+        policy = json.loads(value, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise unsupported from None
+    if not isinstance(policy, dict) or set(policy) - {"redrivePermission", "sourceQueueArns"}:
+        raise unsupported
+    permission = policy.get("redrivePermission")
+    if permission not in REDRIVE_PERMISSIONS:
+        raise unsupported
+    arns = policy.get("sourceQueueArns")
+    if arns is not None and (
+        not isinstance(arns, list) or not all(isinstance(a, str) for a in arns)
+    ):
+        raise unsupported
+    if arns and permission != "byQueue":
+        raise _redrive_allow_error(value, "To specify one or more source queue ARNs, you must "
+                                          "set redrivePermission to byQueue.")
+    if permission == "byQueue" and not arns:
+        raise _redrive_allow_error(value, "When you specify the byQueue permission type, you "
+                                          "must also specify one or more sourceQueueArns values.")
+    if arns and len(arns) > MAX_REDRIVE_SOURCES:
+        raise _redrive_allow_error(value, "The maximum number of source queue ARNs you can "
+                                          f"specify is {MAX_REDRIVE_SOURCES}.")
+    canonical: dict[str, object] = {"redrivePermission": permission}
+    if arns:
+        canonical["sourceQueueArns"] = list(arns)
+    return json.dumps(canonical, separators=(",", ":"))
+
+
+def redrive_allowed(allow_policy: str | None, source_arn: str) -> bool:
+    """Whether a dead-letter queue with this (normalized) RedriveAllowPolicy takes
+    ``source_arn`` as a source; no policy is allowAll, SQS's default."""
+    if not allow_policy:
+        return True
+    policy = json.loads(allow_policy)
+    permission = policy.get("redrivePermission")
+    if permission == "denyAll":
+        return False
+    if permission == "byQueue":
+        return source_arn in policy.get("sourceQueueArns", [])
+    return True
 
 
 def parse_arn(arn: str) -> tuple[str, str] | None:

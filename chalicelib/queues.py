@@ -26,6 +26,7 @@ from chalicelib.queue_attributes import (
     FIFO_CHOICES,
     INT_ATTRIBUTES,
     parse_arn,
+    redrive_allowed,
     redrive_error,
     validate_attributes,
 )
@@ -442,6 +443,11 @@ class Registry:
                 value, "Dead-letter target owner queue type must match the source queue type."
             )
         queue_id, arn = source
+        if not redrive_allowed(target.attributes.get("RedriveAllowPolicy"), arn):
+            raise redrive_error(
+                value, "The dead-letter queue's RedriveAllowPolicy does not allow this source "
+                       "queue."
+            )
         if queue_id and target.record.sources.get(queue_id) != arn:
             self._change(target, lambda current: None
                          if current.record.sources.get(queue_id) == arn
@@ -508,7 +514,7 @@ def read_attributes(
         values["SqsManagedSseEnabled"] = "false"
     else:
         values["SqsManagedSseEnabled"] = "true"
-    for name in ("Policy", "RedrivePolicy"):
+    for name in ("Policy", "RedrivePolicy", "RedriveAllowPolicy"):
         if name in queue.attributes:
             values[name] = queue.attributes[name]
     if queue.fifo:

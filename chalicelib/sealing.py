@@ -15,6 +15,7 @@ from typing import Any
 
 import aws_encryption_sdk
 from aws_encryption_sdk.identifiers import CommitmentPolicy
+from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 from aws_encryption_sdk.materials_managers import (
     DecryptionMaterials,
     DecryptionMaterialsRequest,
@@ -234,3 +235,20 @@ class Sealer:
             plaintext=bytes(plaintext), queue_arn=materials.queue_arn, account=materials.account,
             queue_id=materials.queue_id,
         )
+
+
+def bound_to(ciphertext: bytes) -> tuple[str, str]:
+    """(queue ARN, queue id) that a sealed message's header names, read without a key.
+
+    Unauthenticated until the message is opened: a hint of where the message belongs
+    (a dead-letter queue's messages name their source queue), which the queue that
+    finally opens it checks. Raises SealError when the header does not parse.
+    """
+    try:
+        header, _raw = deserialize_header(io.BytesIO(bytes(ciphertext)), max_encrypted_data_keys=1)
+    except MALFORMED as err:
+        raise SealError(f"message header failed to parse ({type(err).__name__})") from None
+    context: Mapping[str, str] = header.encryption_context
+    if context.keys() != _CONTEXT_KEYS and context.keys() != _LEGACY_CONTEXT_KEYS:
+        raise SealError("unexpected encryption context")
+    return context[QUEUE_ARN_KEY], context.get(QUEUE_ID_KEY, "")

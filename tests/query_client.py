@@ -30,6 +30,8 @@ LIST_ELEMENTS = {
     "ChangeMessageVisibilityBatchResultEntryList": "ChangeMessageVisibilityBatchResultEntry",
     "DeleteMessageBatchRequestEntryList": "DeleteMessageBatchRequestEntry",
     "DeleteMessageBatchResultEntryList": "DeleteMessageBatchResultEntry",
+    # Not in the old query model (added with JSON 1.0): the same convention as the rest.
+    "ListMessageMoveTasksResultEntryList": "ListMessageMoveTasksResultEntry",
     "MessageAttributeNameList": "MessageAttributeName",
     "MessageList": "Message",
     "QueueUrlList": "QueueUrl",

@@ -55,14 +55,22 @@ def functions(stage: str) -> dict[str, dict[str, Any]]:
             if r["Type"] == "AWS::Serverless::Function"}
 
 
-def policy(stage: str, role: str) -> dict[str, Any]:
+def policies(stage: str, role: str) -> list[dict[str, Any]]:
+    """The role's own policy, then any AWS::IAM::Policy attached to it (one that must
+    name a function of the stack, which the role's own policy cannot: a cycle)."""
     (document,) = [p["PolicyDocument"] for p in resources(stage)[role]["Properties"]["Policies"]]
-    return dict(document)
+    attached = [r["Properties"]["PolicyDocument"] for r in resources(stage).values()
+                if r["Type"] == "AWS::IAM::Policy"
+                and {"Ref": role} in r["Properties"]["Roles"]]
+    return [dict(document), *attached]
 
 
 def statements(stage: str, role: str) -> list[dict[str, Any]]:
-    found = policy(stage, role)["Statement"]
-    return found if isinstance(found, list) else [found]
+    found: list[dict[str, Any]] = []
+    for document in policies(stage, role):
+        body = document["Statement"]
+        found.extend(body if isinstance(body, list) else [body])
+    return found
 
 
 def as_list(value: Any) -> list[Any]:
@@ -293,8 +301,13 @@ def test_the_message_handler_reaches_only_its_own_stores_and_never_kms(stage: st
                        [{"Fn::GetAtt": ["AccountsTable", "Arn"]}])
         if res == [{"Fn::GetAtt": ["AccountsTable", "Arn"]}]:
             assert acts == {"dynamodb:getitem"}  # the handler only reads access keys
-    (lambda_grant,) = granted(stage, HANDLER_ROLE, "lambda")
-    assert lambda_grant[:2] == ({"lambda:invokefunction"}, [{"Fn::GetAtt": ["KeyService", "Arn"]}])
+    # its own key service, and itself: a message move task's worker is an asynchronous
+    # invoke of the handler's own function
+    lambda_grants = sorted(json.dumps(g[:2], default=sorted) for g in
+                           granted(stage, HANDLER_ROLE, "lambda"))
+    assert lambda_grants == sorted(json.dumps(({"lambda:invokefunction"}, [
+        {"Fn::GetAtt": [function, "Arn"]}]), default=sorted)
+        for function in ("APIHandler", "KeyService"))
     for _, res, _ in granted(stage, HANDLER_ROLE, "s3"):
         (resource,) = res
         assert resource["Fn::Sub"] in ("${PayloadBucket.Arn}/payloads/*",

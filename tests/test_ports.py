@@ -7,6 +7,7 @@ answer as the adapters do; every test here runs against both.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from chalicelib import container, settings
 from chalicelib.aws import Clients
 from chalicelib.clock import FakeClock
 from chalicelib.storage.errors import Gone, InvalidReceipt, StorageError
-from chalicelib.storage.ports import Change, Outgoing, QueueRecord
+from chalicelib.storage.move_tasks import DynamoMoveTaskStore
+from chalicelib.storage.ports import Change, MoveTask, Outgoing, QueueRecord
 from tests.harness import SESSION
 
 
@@ -156,3 +158,69 @@ def test_payloads_are_stored_read_and_removed(ports: container.Ports) -> None:
     with pytest.raises(StorageError) as raised:
         ports.payloads.get(bucket, key)
     assert isinstance(raised.value, Gone)
+
+
+# -- move tasks --------------------------------------------------------------------------
+
+SOURCE = "arn:aws:sqs:us-east-1:000000000000:dead"
+
+
+def task(task_id: str = "t1", started: int = 1, **changes: Any) -> MoveTask:
+    return MoveTask(**{**MoveTask(task_id, SOURCE, None, None, started, 5).__dict__, **changes})
+
+
+def test_a_source_has_one_active_move_task_at_a_time(ports: container.Ports) -> None:
+    assert ports.tasks.start(task("t1"))
+    assert not ports.tasks.start(task("t2", started=2))
+    assert ports.tasks.start(task("t3", source_arn=SOURCE + "2"))  # another source
+    assert ports.tasks.get(SOURCE, "t1") == task("t1")
+    assert ports.tasks.get(SOURCE, "t2") is None
+    finished = ports.tasks.save(task("t1", status="COMPLETED", moved=5))
+    assert finished is not None and (finished.status, finished.version) == ("COMPLETED", 1)
+    assert ports.tasks.start(task("t2", started=2))
+    assert [t.task_id for t in ports.tasks.list(SOURCE, 10)] == ["t2", "t1"]
+    assert [t.task_id for t in ports.tasks.list(SOURCE, 1)] == ["t2"]
+
+
+def test_progress_is_written_only_on_the_version_it_was_read_at(ports: container.Ports) -> None:
+    ports.tasks.start(task())
+    first = ports.tasks.save(task(moved=2, pending=("m1", "m2")))
+    assert first is not None and (first.moved, first.pending, first.version) == (2, ("m1", "m2"), 1)
+    assert ports.tasks.save(task(moved=3)) is None  # a stale copy
+    stored = ports.tasks.get(SOURCE, "t1")
+    assert stored is not None and stored.moved == 2
+
+
+def test_a_cancel_request_is_seen_by_the_next_progress_write(ports: container.Ports) -> None:
+    ports.tasks.start(task())
+    cancelling = ports.tasks.request_cancel(SOURCE, "t1")
+    assert cancelling is not None and cancelling.cancel_requested
+    after = ports.tasks.save(task(moved=1))
+    assert after is not None and after.cancel_requested and after.moved == 1
+    done = ports.tasks.save(replace(after, status="CANCELLED"))
+    assert done is not None and done.status == "CANCELLED"
+    again = ports.tasks.request_cancel(SOURCE, "t1")
+    assert again is not None and again.status == "CANCELLED"
+    assert ports.tasks.request_cancel(SOURCE, "missing") is None
+
+
+def test_a_failed_task_keeps_its_reason(ports: container.Ports) -> None:
+    ports.tasks.start(task(destination_arn=SOURCE + "-dest", rate=7))
+    ports.tasks.save(task(destination_arn=SOURCE + "-dest", rate=7, status="FAILED",
+                          failure="KmsDisabled"))
+    stored = ports.tasks.get(SOURCE, "t1")
+    assert stored is not None
+    assert (stored.status, stored.failure, stored.destination_arn, stored.rate) == (
+        "FAILED", "KmsDisabled", SOURCE + "-dest", 7)
+
+
+def test_a_start_between_its_two_writes_holds_the_source_for_a_minute(stack: None) -> None:
+    """DynamoDB only (memory starts under a lock): a claim whose task is not written yet
+    is another start in progress, until it is a minute old (that start died)."""
+    conf = settings.get()
+    tasks = DynamoMoveTaskStore(Clients(SESSION, conf.region, conf.aws_endpoint).get("queues"),
+                                conf.queues_table)
+    tasks._claim(SOURCE, "dead-start", 1000, None)  # the first write of a start, alone
+    assert not tasks.start(task("t1", started=1030_000))
+    assert tasks.start(task("t1", started=1061_000))
+    assert [t.task_id for t in tasks.list(SOURCE, 10)] == ["t1"]

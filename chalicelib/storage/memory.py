@@ -19,8 +19,10 @@ from chalicelib.storage.errors import Gone, InvalidReceipt, NotInflight
 from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
     MIRRORED_ATTRIBUTES,
+    RUNNING,
     BackingMessage,
     Change,
+    MoveTask,
     Outgoing,
     QueueRecord,
 )
@@ -407,3 +409,49 @@ class MemoryQuarantineStore:
     def purge(self, queue_id: str) -> int:
         with self._lock:
             return len(self.records.pop(queue_id, {}))
+
+
+class MemoryMoveTaskStore:
+    """Move tasks in a dict; the same conditions as the DynamoDB adapter."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[tuple[str, str], MoveTask] = {}
+        self._lock = threading.Lock()
+
+    def start(self, task: MoveTask) -> bool:
+        with self._lock:
+            if any(t.source_arn == task.source_arn and t.status == RUNNING
+                   for t in self._tasks.values()):
+                return False
+            self._tasks[(task.source_arn, task.task_id)] = task
+            return True
+
+    def get(self, source_arn: str, task_id: str) -> MoveTask | None:
+        with self._lock:
+            return self._tasks.get((source_arn, task_id))
+
+    def list(self, source_arn: str, limit: int) -> list[MoveTask]:
+        with self._lock:
+            found = [t for t in self._tasks.values() if t.source_arn == source_arn]
+        return sorted(found, key=lambda t: (t.started, t.task_id), reverse=True)[:limit]
+
+    def save(self, task: MoveTask) -> MoveTask | None:
+        key = (task.source_arn, task.task_id)
+        with self._lock:
+            current = self._tasks.get(key)
+            if current is None or current.version != task.version:
+                return None
+            stored = replace(current, status=task.status, moved=task.moved,
+                             failure=task.failure, pending=tuple(task.pending),
+                             heartbeat=task.heartbeat, version=current.version + 1)
+            self._tasks[key] = stored
+            return stored
+
+    def request_cancel(self, source_arn: str, task_id: str) -> MoveTask | None:
+        key = (source_arn, task_id)
+        with self._lock:
+            current = self._tasks.get(key)
+            if current is not None and current.status == RUNNING:
+                current = replace(current, cancel_requested=True)
+                self._tasks[key] = current
+            return current

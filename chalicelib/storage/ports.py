@@ -175,3 +175,61 @@ class PayloadStore(Protocol):
     def get(self, bucket: str, key: str) -> bytes: ...
 
     def delete(self, bucket: str, key: str) -> None: ...
+
+
+# -- message move tasks ----------------------------------------------------------------
+
+RUNNING = "RUNNING"
+TERMINAL_STATUSES = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+
+
+@dataclass(frozen=True)
+class MoveTask:
+    """A message move task as stored. CANCELLING is RUNNING with ``cancel_requested``.
+
+    ``pending`` holds the source's backing message ids already accepted by the
+    destination but not yet known deleted from the source: a resumed worker deletes
+    those instead of sending them again. ``version`` grows with every progress write.
+    """
+
+    task_id: str
+    source_arn: str
+    destination_arn: str | None
+    rate: int | None
+    started: int  # epoch milliseconds
+    to_move: int
+    status: str = RUNNING
+    moved: int = 0
+    failure: str | None = None
+    cancel_requested: bool = False
+    pending: tuple[str, ...] = ()
+    version: int = 0
+    # Epoch seconds of the last progress write: a RUNNING task whose worker died shows
+    # as one whose heartbeat stopped.
+    heartbeat: int = 0
+
+
+class MoveTaskStore(Protocol):
+    """Message move tasks by source queue ARN; at most one active task per source."""
+
+    def start(self, task: MoveTask) -> bool:
+        """Store a new RUNNING task; False when the source has an active one already."""
+        ...
+
+    def get(self, source_arn: str, task_id: str) -> MoveTask | None: ...
+
+    def list(self, source_arn: str, limit: int) -> list[MoveTask]:
+        """The source's tasks, most recently started first."""
+        ...
+
+    def save(self, task: MoveTask) -> MoveTask | None:
+        """Write status, counts, failure, pending and heartbeat if the stored version is
+        ``task.version``; the stored task afterwards (version + 1, with any cancel
+        requested meanwhile), or None when another writer got there first. A terminal
+        status frees the source for a new task."""
+        ...
+
+    def request_cancel(self, source_arn: str, task_id: str) -> MoveTask | None:
+        """Mark a RUNNING task for cancelling; the stored task (changed or not), None
+        when there is no such task."""
+        ...

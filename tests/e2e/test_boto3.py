@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -323,3 +325,32 @@ def test_a_body_over_1_mib_is_invalid_parameter_value(sqs: Any, queue: str) -> N
         sqs.send_message(QueueUrl=queue, MessageBody=_body(1024 * 1024 + 1))
     assert "InvalidParameterValue" in error_codes(caught.value)
     assert receive(sqs, queue, timeout=2) == []
+
+
+# Message move tasks (the local server runs the worker on a background thread)
+
+
+def test_a_dead_letter_redrive_runs_in_the_background_of_the_local_server(
+    sqs: Any, queue_name: NameFactory
+) -> None:
+    dlq = sqs.create_queue(QueueName=queue_name("dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    source = sqs.create_queue(QueueName=queue_name("src"),
+                              Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=source, MessageBody=f"m{n}")
+    while sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10,
+                              VisibilityTimeout=0).get("Messages"):
+        pass  # past maxReceiveCount: the backing queue moves them to the DLQ
+    sqs.start_message_move_task(SourceArn=dlq_arn)
+    deadline = time.monotonic() + 20
+    while True:
+        (task,) = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+        if task["Status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 3)
+    got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in got) == ["m0", "m1", "m2"]
