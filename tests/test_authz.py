@@ -396,3 +396,31 @@ def test_a_revoked_grant_ends_everywhere_within_the_queue_cache_ttl(
     assert refused(stack.b.send_message, QueueUrl=url, MessageBody="x") == DENIED  # at once
     clock.advance(settings.get().queue_cache_ttl)
     assert refused(b_elsewhere.send_message, QueueUrl=url, MessageBody="x") == DENIED
+
+
+def test_another_account_can_neither_start_nor_see_nor_cancel_a_move_task(
+        stack: Stack) -> None:
+    """Move tasks name queues by ARN, not URL: the task's queues must be the caller's own,
+    whatever the owner's policy grants, and a refusal reveals and changes nothing
+    (ResourceNotFoundException, as for a queue that does not exist)."""
+    NOT_FOUND = ("ResourceNotFoundException", 404)
+    dlq = stack.a.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = stack.a.get_queue_attributes(
+        QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = stack.a.create_queue(QueueName="source", Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})})["QueueUrl"]
+    stack.a.add_permission(QueueUrl=dlq, Label="everything", AWSAccountIds=[B],
+                           Actions=["*"])
+    stack.a.send_message(QueueUrl=dlq, MessageBody="dead")
+    own = stack.b.create_queue(QueueName="elsewhere")["QueueUrl"]
+    own_arn = stack.b.get_queue_attributes(
+        QueueUrl=own, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for params in ({"SourceArn": dlq_arn}, {"SourceArn": dlq_arn, "DestinationArn": own_arn}):
+        assert refused(stack.b.start_message_move_task, **params) == NOT_FOUND
+    assert stack.a.list_message_move_tasks(SourceArn=dlq_arn).get("Results", []) == []
+    handle = stack.a.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    assert refused(stack.b.list_message_move_tasks, SourceArn=dlq_arn) == NOT_FOUND
+    assert refused(stack.b.cancel_message_move_task, TaskHandle=handle) == NOT_FOUND
+    [task] = stack.a.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert task["SourceArn"] == dlq_arn and task["Status"] != "CANCELLING"
+    assert source
