@@ -1,7 +1,7 @@
 # sealq developer commands. Everything runs from the project's own virtualenv.
 #   make venv   create .venv and install requirements-dev.txt (again only when requirements change)
 #   make run    the local stack: python -m tools.devserver (embedded moto, port 9324)
-#   make test   ruff, mypy, pytest (the CI command: .ci/run)
+#   make test   ruff, mypy, pytest on 2 workers (the CI command: .ci/run); TEST_WORKERS=0: one process
 #   make bench  python -m bench
 #   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py);
 #              STACK=NAME: on a deployed stack (names from its outputs)
@@ -25,6 +25,8 @@ LINT_PATHS := chalicelib tools tests $(wildcard bench) $(wildcard app.py)
 TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
 STAGE ?= dev
+# pytest-xdist workers (a file's tests stay on one worker, its fixtures with them).
+TEST_WORKERS ?= 2
 
 .PHONY: venv run test bench soak admin package stats
 
@@ -45,7 +47,7 @@ run: venv
 test: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/mypy $(TYPE_PATHS)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: venv
 	$(PYTHON) -m bench
