@@ -40,11 +40,11 @@ from chalicelib.storage.errors import (
     classify,
 )
 from chalicelib.storage.ports import (
-    MAX_BATCH_BYTES,
     BackingMessage,
     MessageStore,
     PayloadStore,
     QuarantineStore,
+    send_batches,
 )
 from chalicelib.storage.ports import (
     Outgoing as BackingOutgoing,
@@ -173,21 +173,6 @@ class _Prepared:
     result: dict[str, str]
 
 
-def _chunks(
-    prepared: list[tuple[str, _Prepared]],
-) -> list[list[tuple[str, _Prepared]]]:
-    """Groups that fit one backing SendMessageBatch: 10 entries, 1 MiB of bodies."""
-    chunks: list[list[tuple[str, _Prepared]]] = []
-    size = 0
-    for item in prepared:
-        length = len(item[1].stored)
-        if not chunks or len(chunks[-1]) == 10 or size + length > MAX_BATCH_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(item)
-        size += length
-    return chunks
-
 
 class Messages:
     """The message operations of one handler container."""
@@ -249,7 +234,7 @@ class Messages:
         """Send in chunks; ``settled`` collects the ids that were sent."""
         successful: list[dict[str, str]] = []
         failed: list[tuple[str, errors.SqsError]] = []
-        for chunk in _chunks(prepared):
+        for chunk in send_batches(prepared, lambda item: len(item[1].stored)):
             outgoing = [
                 BackingOutgoing(entry_id, p.stored, p.delay, p.group_id, p.dedup_id)
                 for entry_id, p in chunk

@@ -36,11 +36,11 @@ from chalicelib.sealing import SealError, bound_to
 from chalicelib.storage import payloads
 from chalicelib.storage.errors import StorageError, Transient
 from chalicelib.storage.ports import (
-    MAX_BATCH_BYTES,
     RUNNING,
     BackingMessage,
     MoveTask,
     Outgoing,
+    send_batches,
 )
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ class Worker:
         unsent = [i for i in items if i not in done and i not in quarantined]
         try:
             for url, (_, planned) in plans.items():
-                for chunk in _chunks(planned):
+                for chunk in send_batches(planned, lambda entry: len(entry[1].body)):
                     accepted, refused = self.o.store.send_batch(url, [o for _, o, _ in chunk])
                     for item, outgoing, pointer in chunk:
                         if outgoing.entry_id in accepted:
@@ -342,18 +342,3 @@ class Worker:
 class _Stopped(Exception):
     """This worker lost the task to another; it stops without touching the source."""
 
-
-def _chunks(
-    planned: list[tuple[BackingMessage, Outgoing, Any]],
-) -> list[list[tuple[BackingMessage, Outgoing, Any]]]:
-    """Groups that fit one backing SendMessageBatch: 10 entries, 1 MiB of bodies."""
-    chunks: list[list[tuple[BackingMessage, Outgoing, Any]]] = []
-    size = 0
-    for entry in planned:
-        length = len(entry[1].body)
-        if not chunks or len(chunks[-1]) == 10 or size + length > MAX_BATCH_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(entry)
-        size += length
-    return chunks

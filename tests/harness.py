@@ -20,10 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse, HeadersDict
 from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from chalicelib import container, frontend, settings
 from chalicelib.auth.accounts import Accounts, AccountStore
@@ -277,3 +279,11 @@ def kms_fault(code: str, message: str = "injected fault") -> Any:
         return AWSResponse("https://kms.test/", 400, HeadersDict({}), _Raw(b"")), parsed
 
     return fail
+
+
+def refused(call: Any, **params: Any) -> tuple[str, int]:
+    """The SQS error code and HTTP status a boto3 call is refused with (it must fail)."""
+    with pytest.raises(ClientError) as caught:
+        call(**params)
+    response = caught.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]

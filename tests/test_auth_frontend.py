@@ -15,7 +15,6 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 
 from chalicelib import container, settings
 from chalicelib.auth.accounts import INACTIVE, Accounts, MemoryAccountStore, NewAccessKey
@@ -30,6 +29,7 @@ from tests.harness import (
     TEST_ACCOUNT,
     TEST_CREDENTIALS,
     install_test_key,
+    refused,
     signed_handle,
     sqs_client,
 )
@@ -64,13 +64,6 @@ class Stack:
 @pytest.fixture
 def stack(clock: FakeClock) -> Stack:
     return Stack(clock)
-
-
-def refused(call: Any, **params: Any) -> tuple[str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    response = caught.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def raw(stack: Stack, headers: dict[str, str], body: bytes, path: str = "/") -> Any:

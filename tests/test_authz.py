@@ -19,7 +19,7 @@ from chalicelib.clock import FakeClock
 from chalicelib.queues import Queue
 from chalicelib.storage.memory import MemoryKeyService
 from chalicelib.storage.ports import Outgoing
-from tests.harness import ENDPOINT, TEST_ACCOUNT, install_test_key, sqs_client
+from tests.harness import ENDPOINT, TEST_ACCOUNT, install_test_key, refused, sqs_client
 from tests.query_client import query_client
 
 B = "222222222222"
@@ -51,13 +51,6 @@ class Stack:
 @pytest.fixture
 def stack(clock: FakeClock) -> Stack:
     return Stack(clock)
-
-
-def refused(call: Any, **params: Any) -> tuple[str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    response = caught.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 DENIED = ("AccessDenied", 403)

@@ -7,16 +7,33 @@ Each has an AWS adapter (DynamoDB, SQS, S3) and an in-memory implementation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 MAX_BATCH_BYTES = 1024 * 1024
+MAX_BATCH_ENTRIES = 10
 COUNT_ATTRIBUTES = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
+def send_batches[T](items: Sequence[T], size: Callable[[T], int]) -> list[list[T]]:
+    """``items`` in order, grouped to fit one backing SendMessageBatch each: at most
+    10 entries and 1 MiB of stored bodies (``size`` of each item)."""
+    batches: list[list[T]] = []
+    total = 0
+    for item in items:
+        length = size(item)
+        if not batches or len(batches[-1]) == MAX_BATCH_ENTRIES or (
+                total + length > MAX_BATCH_BYTES):
+            batches.append([])
+            total = 0
+        batches[-1].append(item)
+        total += length
+    return batches
+
+
 # Attributes of a sealq queue that its backing queue mirrors.
 MIRRORED_ATTRIBUTES = (
     "VisibilityTimeout",
