@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from moto import mock_aws
 
 from chalicelib import container
 from chalicelib.clock import FakeClock
+from tests.harness import TEST_SECRET
 
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -35,6 +37,54 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     container.reset()
     yield
     container.reset()
+
+
+# The secret access keys the suite's clients sign with (tests/harness.py and the
+# second and third tenants of the cross-account tests).
+SUITE_SECRETS = (
+    TEST_SECRET,
+    "sealqSecondTenantSecret/0123456789abcdef",
+    "sealqThirdTenantSecret/0123456789abcdefg",
+)
+
+
+class _Records(logging.Handler):
+    """Every log record of the session, as text (message and traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is still scanned as written
+            text = f"{record.msg!r} {record.args!r}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "\n" + repr(record.exc_info[1])
+        self.texts.append(text)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _the_whole_suite_logs_at_debug_and_never_a_secret() -> Iterator[None]:
+    """sealq's loggers at DEBUG for every test (a test may set its own level), every
+    record kept; at the end no record of the whole run may carry a secret access key
+    in any form. tests/test_invariants.py and tests/test_secret_scan.py scan their
+    own workloads for bodies, data keys and derived signing keys too."""
+    from tests.harness import forms
+
+    records = _Records()
+    root, sealq = logging.getLogger(), logging.getLogger("sealq")
+    level = sealq.level
+    root.addHandler(records)
+    sealq.setLevel(logging.DEBUG)
+    yield
+    sealq.setLevel(level)
+    root.removeHandler(records)
+    logged = "\n".join(records.texts).encode("utf-8", "replace")
+    for secret in SUITE_SECRETS:
+        for form in forms(secret.encode()):
+            assert form not in logged, "a secret access key reached a log record"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -11,6 +11,7 @@ would over the network.
 
 from __future__ import annotations
 
+import base64
 import collections
 import itertools
 import threading
@@ -287,3 +288,13 @@ def refused(call: Any, **params: Any) -> tuple[str, int]:
         call(**params)
     response = caught.value.response
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def forms(secret: bytes) -> list[bytes]:
+    """How a secret could show in stored or logged text: raw, base64, URL-safe base64, hex."""
+    return [
+        secret,
+        base64.b64encode(secret),
+        base64.urlsafe_b64encode(secret).rstrip(b"="),
+        secret.hex().encode(),
+    ]

@@ -29,6 +29,7 @@ from tests.harness import (
     Fleet,
     Invocations,
     allow_kms_key,
+    forms,
     kms_fault,
     sqs_client,
 )
@@ -95,15 +96,6 @@ def everything_stored() -> bytes:
         if not message["Body"].startswith("{"):
             chunks.append(base64.b64decode(message["Body"]))
     return b"\n".join(chunks)
-
-
-def forms(secret: bytes) -> list[bytes]:
-    return [
-        secret,
-        base64.b64encode(secret),
-        base64.urlsafe_b64encode(secret).rstrip(b"="),
-        secret.hex().encode(),
-    ]
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from chalicelib.auth.dynamo import DynamoAccountStore
 from chalicelib.clock import SYSTEM_CLOCK, FakeClock
 from chalicelib.frontend import Frontend
 from chalicelib.protocol.json10 import HttpResponse
-from tests.harness import REGION, TEST_SECRET, Fleet, auth_secrets, sqs_client
-from tests.test_invariants import everything_stored, forms
+from tests.harness import REGION, TEST_SECRET, Fleet, auth_secrets, forms, sqs_client
+from tests.test_invariants import everything_stored
 
 
 def derived_keys(secret: str) -> list[bytes]:
