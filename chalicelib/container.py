@@ -46,6 +46,7 @@ from chalicelib.queues import Registry
 from chalicelib.sealing import Sealer
 from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.backing import SqsMessageStore
+from chalicelib.storage.errors import translating
 from chalicelib.storage.memory import (
     MemoryMessageStore,
     MemoryMoveTaskStore,
@@ -205,11 +206,13 @@ def thread_dispatch(moves: MoveTasks) -> Dispatch:
 
 def lambda_dispatch(function_name: str, client: Any) -> Dispatch:
     """In AWS: an asynchronous invoke of this handler's own function (it needs
-    ``lambda:InvokeFunction`` on itself); Lambda retries a failed run twice."""
+    ``lambda:InvokeFunction`` on itself); Lambda retries a failed run twice. A refused
+    invoke leaves as a StorageError (a throttle: retryable), never as a ClientError."""
 
     def dispatch(event: dict[str, Any]) -> None:
-        client.invoke(FunctionName=function_name, InvocationType="Event",
-                      Payload=json.dumps(event).encode("utf-8"))
+        with translating("lambda"):
+            client.invoke(FunctionName=function_name, InvocationType="Event",
+                          Payload=json.dumps(event).encode("utf-8"))
 
     return dispatch
 

@@ -551,3 +551,45 @@ def test_a_transient_store_failure_is_retried_and_hides_nothing(
     assert sorted(len(m["Body"]) for m in moves.drain(dest)) == [5, 300_000]
     assert moves.count(dlq) == 0
     assert moves.naps == [1.0]  # one pause before the retry, no 60 s wait
+
+
+def test_a_refused_self_invoke_is_a_retryable_error_and_a_retry_starts_the_task(
+    moves: Moves,
+) -> None:
+    """In Lambda a task's worker is an asynchronous invoke of the handler's own function.
+    Lambda throttling that invoke (AWS can, moto cannot: injected) is SQS's retryable
+    RequestThrottled, never a 500; the task is left FAILED, so a retry may start anew."""
+    from botocore.awsrequest import AWSResponse
+
+    from tests.harness import SESSION
+
+    lam = SESSION.client("lambda", region_name="us-east-1")
+    throttled = [True]
+    invoked: list[dict[str, Any]] = []
+
+    def invoke(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        if throttled[0]:
+            return AWSResponse("https://lambda", 429, {}, None), {
+                "Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"},
+                "ResponseMetadata": {"HTTPStatusCode": 429}}
+        invoked.append(params)
+        return AWSResponse("https://lambda", 202, {}, None), {
+            "StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
+
+    lam.meta.events.register("before-call.lambda.Invoke", invoke)
+    tasks = moves.handler.actions.moves_or_fail()
+    tasks.dispatch = container.lambda_dispatch("sealq-api_handler", lam)
+    moves.dead_letters(["a", "b"])
+    sqs = sqs_client(moves.handler, retries=1)
+    with pytest.raises(ClientError) as refused:
+        sqs.start_message_move_task(SourceArn=arn("dead"))
+    assert refused.value.response["Error"]["Code"] == "RequestThrottled"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    [failed] = sqs.list_message_move_tasks(SourceArn=arn("dead"))["Results"]
+    assert failed["Status"] == "FAILED"
+    throttled[0] = False
+    sqs.start_message_move_task(SourceArn=arn("dead"))
+    [call] = invoked
+    assert call["headers"]["X-Amz-Invocation-Type"] == "Event"
+    assert call["url_path"] == "/2015-03-31/functions/sealq-api_handler/invocations"
+    assert MOVE_TASK_EVENT in json.loads(call["body"])
