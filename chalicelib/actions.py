@@ -310,8 +310,7 @@ def list_dead_letter_source_queues(
 ) -> dict[str, Any]:
     queue = svc.queue(caller, params)
     limit = opt_int(params, "MaxResults", 1, 1000)
-    found, _ = svc.registry.list_queues(queue.account, "", 1000, None)
-    sources = [q for q in found if svc.registry.redrives_into(q.arn, queue)]
+    sources = svc.registry.sources_targeting(queue.account, queue.arn)
     return {"queueUrls": [q.url(caller.base_url) for q in sources[:limit or 1000]]}
 
 

@@ -109,7 +109,7 @@ class MoveTasks:
     def start(self, account: str, source_arn: str, destination_arn: str | None,
               rate: int | None) -> str:
         source = self.queue_by_arn(account, source_arn, "SourceArn")
-        if not self._is_dead_letter_queue(source):
+        if not self.registry.sources_targeting(source.account, source.arn):
             raise errors.invalid_parameter_value(
                 "Source queue must be configured as a Dead Letter Queue.")
         if destination_arn is not None:
@@ -141,16 +141,6 @@ class MoveTasks:
             self.tasks.save(replace(task, status="FAILED", failure="The task could not start."))
             raise
         return task_handle(task)
-
-    def _is_dead_letter_queue(self, queue: Queue) -> bool:
-        start: str | None = None
-        while True:
-            page, more = self.registry.list_queues(queue.account, "", 1000, start)
-            if any(self.registry.redrives_into(q.arn, queue) for q in page):
-                return True
-            if not more or not page:
-                return False
-            start = page[-1].name
 
     def cancel(self, account: str, handle: str) -> int:
         missing = errors.resource_not_found("Task does not exist.")

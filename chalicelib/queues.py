@@ -218,7 +218,7 @@ class Registry:
         redrive = self._backing_redrive(account, fifo, attributes, (queue_id, arn))
         # Queues whose RedrivePolicy names this one (it was deleted and is back): their
         # dead letters come here again, and what they move here opens here.
-        sources = self._sources_targeting(account, arn)
+        sources = self.sources_targeting(account, arn)
         backing_url, backing_arn = self._store.create_queue(fifo, attributes, redrive or None)
         now = int(self._clock.now())
         record = QueueRecord(
@@ -239,8 +239,9 @@ class Registry:
                 self._point_redrive(source, backing_arn)
         return self._wrap(record)
 
-    def _sources_targeting(self, account: str, arn: str) -> list[Queue]:
-        """The queues of ``account`` whose RedrivePolicy names ``arn``."""
+    def sources_targeting(self, account: str, arn: str) -> list[Queue]:
+        """The queues of ``account`` whose RedrivePolicy names ``arn`` now, in name order
+        (ListDeadLetterSourceQueues; what a re-created dead-letter queue takes back)."""
         found: list[Queue] = []
         start: str | None = None
         while True:
@@ -292,7 +293,7 @@ class Registry:
         self.forget(queue.account, queue.name)
         if not self._table.delete(queue.record):
             raise errors.queue_does_not_exist()
-        for source in self._sources_targeting(queue.account, queue.arn):
+        for source in self.sources_targeting(queue.account, queue.arn):
             self._point_redrive(source, None)  # keep their dead letters until it is back
         try:
             self._store.delete_queue(queue.backing_url)
@@ -454,17 +455,6 @@ class Registry:
                          else Change(add_sources={queue_id: arn}))
         return {"deadLetterTargetArn": target.record.backing_arn,
                 "maxReceiveCount": policy["maxReceiveCount"]}
-
-    def redrives_into(self, source_arn: str, queue: Queue) -> bool:
-        """True when ``source_arn`` is a queue whose RedrivePolicy targets ``queue`` now."""
-        parsed = parse_arn(source_arn)
-        if parsed is None or parsed[0] != queue.account:
-            return False
-        try:
-            source = self.get(*parsed)
-        except errors.SqsError:
-            return False
-        return _redrive_target(source) == queue.arn
 
     def accepts(self, queue: Queue) -> Accept:
         """Which sealed messages may open in ``queue``: its own (this incarnation), and
