@@ -13,34 +13,16 @@ custom policies").
 from __future__ import annotations
 
 from chalicelib.auth import policy
-from chalicelib.protocol import errors
+from chalicelib.protocol import errors, json10
 
-# The ``sqs:`` action each SQS operation is authorized as; a batch is its single action.
-SQS_ACTIONS: dict[str, str] = {
-    "AddPermission": "AddPermission",
-    "CancelMessageMoveTask": "CancelMessageMoveTask",
-    "ChangeMessageVisibility": "ChangeMessageVisibility",
+# The ``sqs:`` action each SQS operation is authorized as: its own name, but a batch
+# is its single action.
+_BATCHES = {
     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
-    "CreateQueue": "CreateQueue",
-    "DeleteMessage": "DeleteMessage",
     "DeleteMessageBatch": "DeleteMessage",
-    "DeleteQueue": "DeleteQueue",
-    "GetQueueAttributes": "GetQueueAttributes",
-    "GetQueueUrl": "GetQueueUrl",
-    "ListDeadLetterSourceQueues": "ListDeadLetterSourceQueues",
-    "ListMessageMoveTasks": "ListMessageMoveTasks",
-    "ListQueueTags": "ListQueueTags",
-    "ListQueues": "ListQueues",
-    "PurgeQueue": "PurgeQueue",
-    "ReceiveMessage": "ReceiveMessage",
-    "RemovePermission": "RemovePermission",
-    "SendMessage": "SendMessage",
     "SendMessageBatch": "SendMessage",
-    "SetQueueAttributes": "SetQueueAttributes",
-    "StartMessageMoveTask": "StartMessageMoveTask",
-    "TagQueue": "TagQueue",
-    "UntagQueue": "UntagQueue",
 }
+SQS_ACTIONS: dict[str, str] = {op: _BATCHES.get(op, op) for op in json10.OPERATIONS}
 # What another account can be granted (AddPermission's valid ActionNames, ``*`` aside).
 GRANTABLE = frozenset(
     {"ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "GetQueueUrl",
