@@ -453,11 +453,11 @@ class Messages:
             returned.clear()  # the client gets an error, not these messages
             raise
         finally:
-            self._hand_back(queue, [i for i in raw if i.receipt_handle not in returned | kept])
+            self.hand_back(queue, [i for i in raw if i.receipt_handle not in returned | kept])
         return out, refusals, len(raw), quarantined
 
-    def _hand_back(self, queue: Queue, items: list[BackingMessage]) -> None:
-        """Make messages the client will not get visible again at once."""
+    def hand_back(self, queue: Queue, items: list[BackingMessage]) -> None:
+        """Make messages the client (or a move task) will not take visible again at once."""
         for item in items:
             try:
                 self._store.change_visibility(queue.backing_url, item.receipt_handle, 0)

@@ -186,7 +186,7 @@ class Worker:
                                          visibility_timeout=VISIBILITY, wait_seconds=0,
                                          attempt_id=None)
             done = [i for i in items if i.message_id in self.task.pending]
-            self._hand_back(source, [i for i in items if i not in done])
+            self.o.messages.hand_back(source, [i for i in items if i not in done])
             if not done:
                 return
             self._delete(source, destination, done)
@@ -268,7 +268,7 @@ class Worker:
         try:
             return self.o.messages.load_sealed(item)
         except StorageError:
-            self._hand_back(source, items)
+            self.o.messages.hand_back(source, items)
             raise
 
     def _settle(self, source: Queue, destination: Queue | None, sent: list[BackingMessage],
@@ -276,7 +276,7 @@ class Worker:
         """Record what the destination accepted, then hand back the rest and delete it."""
         if sent:
             self._record(sent)
-        self._hand_back(source, [i for i in unsent if i not in sent])
+        self.o.messages.hand_back(source, [i for i in unsent if i not in sent])
         try:
             complete = self._delete(source, destination, sent + done)
         except StorageError:
@@ -315,13 +315,6 @@ class Worker:
     def _finish(self, status: str, reason: str | None = None) -> None:
         if not self._save(lambda current: replace(current, status=status, failure=reason)):
             log.warning("move task %s ended elsewhere", self.task.task_id)
-
-    def _hand_back(self, source: Queue, items: list[BackingMessage]) -> None:
-        for item in items:
-            try:
-                self.o.store.change_visibility(source.backing_url, item.receipt_handle, 0)
-            except StorageError as err:
-                log.warning("could not hand back message %s: %s", item.message_id, err.code)
 
     def _delete(self, source: Queue, destination: Queue | None,
                 items: list[BackingMessage]) -> bool:
