@@ -45,7 +45,7 @@ def decide(
     if caller != owner and action not in GRANTABLE:
         return policy.Decision.NONE
     try:
-        parsed = policy.parse(policy_text) if policy_text else policy.Policy(())
+        parsed = policy.parse(policy_text)
     except policy.PolicyError:
         # Stored before policies were checked, and not enforceable as written: it
         # grants nothing to another account and denies nothing to the owner, who can
