@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from chalicelib.messages import proxied_size
 from chalicelib.protocol.errors import SqsError
 from chalicelib.protocol.validation import (
     check_batch_size,
+    first_invalid_char,
     message_size,
     parse_message_attributes,
     parse_message_system_attributes,
@@ -649,3 +655,32 @@ def test_batch_size_is_limited_to_one_mebibyte() -> None:
     assert err.message == (
         "Batch requests cannot be longer than 1048576 bytes. You have sent 1048577 bytes."
     )
+
+
+# -- the fast paths keep the reference rules ----------------------------------------------
+
+_ALLOWED_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_first_invalid_char_is_the_first_character_outside_sqs_allowed_set(text: str) -> None:
+    found = _ALLOWED_RE.search(text)
+    assert first_invalid_char(text) == (found.group() if found else None)
+
+
+@pytest.mark.parametrize("text, first", [
+    ("ok\tbody\r\n", None), ("a\x7fb", None), ("ab\x00\x1f", "\x00"), ("ab\x0bc\x01", "\x0b"),
+    ("x" * 65536 + "\x08", "\x08"), ("é\x01", "\x01"), ("\ufffe", "\ufffe"),
+])
+def test_first_invalid_char_examples(text: str, first: str | None) -> None:
+    assert first_invalid_char(text) == first
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["Body", "MessageId", "ReceiptHandle", "MD5OfBody"]),
+                       st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text()))
+def test_proxied_size_is_the_length_of_the_twice_encoded_json(message: dict[str, str]) -> None:
+    """What a message adds to a ReceiveMessage response inside the Lambda proxy's JSON."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    assert proxied_size(message) == len(json.dumps(text)) - 1
