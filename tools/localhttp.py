@@ -309,6 +309,17 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access log line, at DEBUG only: the app already logs one line per request
+        (action, status, latency), and a write to stderr per request costs more than
+        Chalice's whole routing."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug('%s "%s" %s', self.address_string(), self.requestline, code)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """The HTTP layer's own messages (timeouts, malformed requests) through logging."""
+        log.info("%s " + format, self.address_string(), *args)
+
     def send_error(
         self, code: int, message: str | None = None, explain: str | None = None
     ) -> None:
