@@ -131,34 +131,36 @@ def _child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _read_until(
-    stream: IO[str],
-    marker: str,
-    proc: subprocess.Popen[str],
-    sink: IO[str] | None = None,
-    drains: list[threading.Thread] | None = None,
-) -> str:
-    """The first stdout line containing ``marker``; the rest is drained on a thread
-    (into ``sink`` when given; the thread is added to ``drains``)."""
+def _read_until(stream: IO[str], marker: str, proc: subprocess.Popen[str]) -> str:
+    """The first line of ``stream`` containing ``marker``; the rest is drained on a thread."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         line = stream.readline()
         if not line:
             raise RuntimeError(f"{proc.args!r} exited with {proc.wait()} before {marker!r}")
         if marker in line:
-            drain = stream.read if sink is None else lambda: _copy(stream, sink)
-            thread = threading.Thread(target=drain, daemon=True)
-            thread.start()
-            if drains is not None:
-                drains.append(thread)
+            threading.Thread(target=stream.read, daemon=True).start()
             return line
     raise RuntimeError(f"{proc.args!r} printed no {marker!r} within {START_TIMEOUT:.0f}s")
 
 
-def _copy(stream: IO[str], sink: IO[str]) -> None:
-    for line in stream:
-        sink.write(line)
-    sink.flush()
+def _wait_for_line(sink: IO[str], marker: str, proc: subprocess.Popen[str]) -> str:
+    """The first line containing ``marker`` that ``proc`` wrote to the file ``sink``.
+
+    The devserver's stdout goes straight to a file rather than through a pipe this
+    process drains: a draining thread here would take the interpreter lock from the
+    clients being timed, once per request (the app logs a line per request).
+    """
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = os.pread(sink.fileno(), 1 << 20, 0).decode("utf-8", "replace")
+        for line in text.splitlines():
+            if marker in line:
+                return line
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {marker!r}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{proc.args!r} printed no {marker!r} within {START_TIMEOUT:.0f}s")
 
 
 def sealq_session(credentials: tuple[str, str]) -> Any:
@@ -174,15 +176,18 @@ def servers(
     """(sealq URL, moto URL, the local access key's (id, secret)): a moto child process
     and the devserver pointed at it, its profile kept in a temporary directory.
 
-    The devserver's stderr (its access log) goes to ``log`` (the caller's to read and
-    close), else to a temporary file; its tail is shown if the devserver fails to start.
-    Its stdout after the ``listening on`` line (the app's own log: Chalice sends the
-    ``sealq`` logger there) goes to ``output`` when given, else nowhere.
+    The devserver's stderr goes to ``log`` and its stdout (the startup lines, then the
+    app's own log: Chalice sends the ``sealq`` logger there) to ``output``, files the
+    caller reads and closes; temporary files when not given. The tail of ``log`` is
+    shown if the devserver fails to start.
     """
-    owned = log is None
-    drains: list[threading.Thread] = []
+    owned: list[IO[str]] = []
     if log is None:
         log = tempfile.TemporaryFile("w+")
+        owned.append(log)
+    if output is None:
+        output = tempfile.TemporaryFile("w+")
+        owned.append(output)
     state = tempfile.TemporaryDirectory(prefix="sealq-local-")
     moto = subprocess.Popen(
         [sys.executable, "-c", _MOTO_CHILD],
@@ -202,13 +207,12 @@ def servers(
             env=_child_env(SEALQ_AWS_ENDPOINT=moto_url, SEALQ_PORT="0",
                            SEALQ_LOCAL_DIR=state.name),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=output,
             stderr=log,
             text=True,
         )
-        assert sealq.stdout is not None
         try:
-            line = _read_until(sealq.stdout, "listening on ", sealq, output, drains)
+            line = _wait_for_line(output, "listening on ", sealq)
         except RuntimeError:
             log.seek(0)
             print(log.read()[-4000:], file=sys.stderr)
@@ -226,8 +230,6 @@ def servers(
             except subprocess.TimeoutExpired:
                 sealq.kill()
                 sealq.wait()
-        for thread in drains:
-            thread.join(5)
         if moto.stdin is not None:
             moto.stdin.close()
         try:
@@ -236,8 +238,8 @@ def servers(
             moto.kill()
             moto.wait()
         state.cleanup()
-        if owned:
-            log.close()
+        for file in owned:
+            file.close()
 
 
 # -- measuring --------------------------------------------------------------------------
