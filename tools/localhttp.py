@@ -272,7 +272,7 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         body: bytes,
         close: bool = False,
     ) -> None:
-        """Status line, headers and body into the write buffer, then one flush."""
+        """Status line, headers and body in one write (one segment train, no matter the size)."""
         self.send_response(status)
         if not any(name.lower() == "content-type" for name in headers):
             self.send_header("Content-Type", "application/json")
@@ -284,9 +284,10 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if close:
             self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
+        lines = getattr(self, "_headers_buffer", [])  # none for HTTP/0.9: no head at all
+        head = b"".join([*lines, b"\r\n"]) if lines else b""
+        self._headers_buffer: list[bytes] = []
+        self.wfile.write(head + body if self.command != "HEAD" and body else head)
         self.wfile.flush()
 
     def _refuse(self, refusal: Refused) -> None:
