@@ -11,14 +11,14 @@ developer would run them, then measures two ways, side by side:
 - ten clients on threads, each with its own queue, doing send / receive / delete cycles
   of 1 KiB for a fixed time: messages per second, sealq then moto, twice each.
 
-The bench process holds only the clients; moto and sealq run in their own processes,
-so neither side's server shares an interpreter lock with the clients. Dummy
-credentials only: nothing here can reach a real account.
+With ``--hop`` the one-client rounds also go through a pass-through hop: a Python
+HTTP server like sealq's own (keep-alive, ``TCP_NODELAY``, one write per response)
+that forwards each request unchanged to moto. It is the least any Python server in
+front of moto adds, the floor under sealq's column.
 
-What sealq adds per request, profiled on a 2-core box: its HTTP layer and Chalice's
-event adaptation ~0.2 ms, sealq's own work (parse, seal or open, JSON) ~0.3 ms, and
-a second botocore call of ~0.6 ms CPU, on a new TCP connection each time because
-moto's server closes every connection (the direct path pays that once, sealq twice).
+The bench process holds only the clients; moto, sealq and the hop run in their own
+processes, so no server shares an interpreter lock with the clients. Dummy
+credentials only: nothing here can reach a real account.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -66,6 +66,41 @@ host, port = server.get_host_and_port()
 print(f"http://{host}:{port}", flush=True)
 sys.stdin.read()
 server.stop()
+"""
+
+# A pass-through hop in a child process: prints its URL, forwards to moto (argv[1]).
+_HOP_CHILD = """
+import http.client, socket, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+target = urlsplit(sys.argv[1])
+
+class Hop(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        upstream = http.client.HTTPConnection(target.hostname, target.port)
+        upstream.connect()
+        upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        upstream.request("POST", self.path, body=body, headers=dict(self.headers))
+        answer = upstream.getresponse()
+        data = answer.read()
+        upstream.close()
+        head = [f"HTTP/1.1 {answer.status} {answer.reason}"]
+        head += [f"{k}: {v}" for k, v in answer.getheaders()
+                 if k.lower() not in ("connection", "content-length", "transfer-encoding")]
+        head.append(f"Content-Length: {len(data)}")
+        self.wfile.write(("\\r\\n".join(head) + "\\r\\n\\r\\n").encode("latin-1") + data)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Hop)
+server.daemon_threads = True
+print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+server.serve_forever()
 """
 
 
@@ -106,6 +141,7 @@ class HttpResult:
     sealq: Side = field(default_factory=Side)
     moto: Side = field(default_factory=Side)
     clients: int = 0
+    hop: Side | None = None  # the pass-through hop's one-client latencies, when measured
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -242,6 +278,25 @@ def servers(
             file.close()
 
 
+@contextmanager
+def hop(moto_url: str) -> Iterator[str]:
+    """The URL of a pass-through hop to ``moto_url``, in a child process, while open."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOP_CHILD, moto_url], cwd=REPO_ROOT, env=_child_env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None
+        yield _read_until(child.stdout, "http://", child).strip()
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 # -- measuring --------------------------------------------------------------------------
 
 
@@ -274,12 +329,16 @@ def _latencies(work: Workload, sides: dict[str, tuple[Any, str]], result: HttpRe
     for size in SIZES:
         body = "x" * size
         for index in range(work.warmup + work.rounds):
-            order = names if index % 2 == 0 else names[::-1]
+            shift = index % len(names)  # each side goes first, second, ... in turn
+            order = names[shift:] + names[:shift]
+            if index // len(names) % 2:
+                order.reverse()
             for name in order:
                 sqs, url = sides[name]
                 timings = _cycle(sqs, url, body)
                 if index >= work.warmup:
-                    side: Side = getattr(result, name)
+                    side = getattr(result, name)
+                    assert side is not None
                     for op, seconds in zip(OPERATIONS, timings, strict=True):
                         side.add(size, op, seconds)
 
@@ -314,15 +373,16 @@ def _throughput(clients: Sequence[tuple[Any, str]], seconds: float) -> int:
     return sum(done)
 
 
-def measure(work: Workload) -> HttpResult:
-    """Start both servers, measure, stop them."""
-    result = HttpResult(clients=work.clients)
+def measure(work: Workload, with_hop: bool = False) -> HttpResult:
+    """Start the servers, measure, stop them; ``with_hop`` adds the pass-through hop to
+    the one-client rounds."""
+    result = HttpResult(clients=work.clients, hop=Side() if with_hop else None)
     session = boto3.session.Session(
         aws_access_key_id=DUMMY_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_ENV["AWS_SECRET_ACCESS_KEY"],
         region_name=REGION,
     )
-    with servers() as (sealq_url, moto_url, credentials):
+    with servers() as (sealq_url, moto_url, credentials), ExitStack() as hops:
         endpoints = {"sealq": sealq_url, "moto": moto_url}
         sessions = {"sealq": sealq_session(credentials), "moto": session}
         pools: dict[str, list[tuple[Any, str]]] = {}
@@ -332,7 +392,11 @@ def measure(work: Workload) -> HttpResult:
                 (sqs, sqs.create_queue(QueueName=f"bench-http-{name}-{i}")["QueueUrl"])
                 for i, sqs in enumerate(clients)
             ]
-        _latencies(work, {name: pool[0] for name, pool in pools.items()}, result)
+        one_client = {name: pool[0] for name, pool in pools.items()}
+        if with_hop:
+            (sqs,) = _clients(session, hops.enter_context(hop(moto_url)), 1)
+            one_client["hop"] = (sqs, sqs.create_queue(QueueName="bench-http-hop")["QueueUrl"])
+        _latencies(work, one_client, result)
         # Every queue once before timing: sealq's first message on a queue fetches its
         # record and data key, which is not the steady state being measured.
         for pool in pools.values():
@@ -347,6 +411,26 @@ def measure(work: Workload) -> HttpResult:
     return result
 
 
+def _rows(side: Side, moto: Side, name: str) -> list[str]:
+    """p50 and p99 of ``side`` beside moto's, per size and operation."""
+    lines = [
+        f"{'size':>6} {'op':>5} | {name + ' p50':>9} {'moto p50':>9} {'ratio':>6} | "
+        f"{name + ' p99':>9} {'moto p99':>9} {'ratio':>6}   (ms)",
+    ]
+    for size in SIZES:
+        for op in OPERATIONS:
+            mine = side.latencies.get((size, op), [])
+            theirs = moto.latencies.get((size, op), [])
+            if not mine or not theirs:
+                continue
+            cells = []
+            for fraction in (0.5, 0.99):
+                a, m = percentile(mine, fraction) * 1000, percentile(theirs, fraction) * 1000
+                cells.append(f"{a:>9.2f} {m:>9.2f} {a / m:>6.2f}")
+            lines.append(f"{size:>6} {op:>5} | {cells[0]} | {cells[1]}")
+    return lines
+
+
 def format_table(result: HttpResult) -> str:
     """The side-by-side table: p50 and p99 per size and operation, then throughput."""
     rounds = len(next(iter(result.sealq.latencies.values()), []))
@@ -354,20 +438,8 @@ def format_table(result: HttpResult) -> str:
         f"sealq (make run, external moto) vs the same moto directly; one boto3 client, "
         f"interleaved, {rounds} rounds; python {platform.python_version()}, "
         f"{os.cpu_count()} cpus",
-        f"{'size':>6} {'op':>5} | {'sealq p50':>9} {'moto p50':>9} {'ratio':>6} | "
-        f"{'sealq p99':>9} {'moto p99':>9} {'ratio':>6}   (ms)",
+        *_rows(result.sealq, result.moto, "sealq"),
     ]
-    for size in SIZES:
-        for op in OPERATIONS:
-            sealq = result.sealq.latencies.get((size, op), [])
-            moto = result.moto.latencies.get((size, op), [])
-            if not sealq or not moto:
-                continue
-            cells = []
-            for fraction in (0.5, 0.99):
-                s, m = percentile(sealq, fraction) * 1000, percentile(moto, fraction) * 1000
-                cells.append(f"{s:>9.2f} {m:>9.2f} {s / m:>6.2f}")
-            lines.append(f"{size:>6} {op:>5} | {cells[0]} | {cells[1]}")
     ratio = result.sealq.rate / result.moto.rate if result.moto.rate else float("nan")
     lines.append(
         f"{result.clients} clients, 1 KiB send+receive+delete: sealq {result.sealq.rate:.1f} "
@@ -379,6 +451,9 @@ def format_table(result: HttpResult) -> str:
             f"worst ratio p50 {worst['worst_p50_ratio']:.2f}, p99 {worst['worst_p99_ratio']:.2f} "
             f"(goal <= 1.5); throughput {worst['throughput_ratio']:.2f} (goal >= 0.8)"
         )
+    if result.hop is not None and result.hop.latencies:
+        lines.append("a pass-through hop (forwards each request unchanged), same rounds:")
+        lines.extend(_rows(result.hop, result.moto, "hop"))
     return "\n".join(lines)
 
 
@@ -399,9 +474,11 @@ def summary(result: HttpResult) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_http", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few rounds, a short load phase")
+    parser.add_argument("--hop", action="store_true",
+                        help="also time a pass-through hop to moto (the floor under sealq)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    result = measure(Workload.quick() if args.quick else Workload())
+    result = measure(Workload.quick() if args.quick else Workload(), with_hop=args.hop)
     print(format_table(result), flush=True)
     print(f"bench_http took {time.perf_counter() - began:.1f} s", file=sys.stderr)
 

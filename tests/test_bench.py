@@ -49,17 +49,20 @@ def test_quick_fleet_bench_sealq_below_one_tier_below_per_message(stack: None) -
         assert row in table
 
 
-def test_quick_http_bench_measures_every_operation_on_both_sides() -> None:
+def test_quick_http_bench_measures_every_operation_on_every_side() -> None:
     work = bench_http.Workload.quick()
-    result = bench_http.measure(work)
+    result = bench_http.measure(work, with_hop=True)
 
-    for side in (result.sealq, result.moto):
+    assert result.hop is not None
+    for side in (result.sealq, result.moto, result.hop):
         assert set(side.latencies) == {
             (size, op) for size in bench_http.SIZES for op in bench_http.OPERATIONS
         }
         assert all(len(samples) == work.rounds for samples in side.latencies.values())
+    for side in (result.sealq, result.moto):
         assert side.messages > 0 and side.rate > 0
     table = bench_http.format_table(result)
+    assert "hop p50" in table
     for size in bench_http.SIZES:
         for op in bench_http.OPERATIONS:
             assert any(line.split()[:2] == [str(size), op] for line in table.splitlines())
