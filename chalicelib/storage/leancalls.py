@@ -25,8 +25,9 @@ the rest:
   ``needs-retry`` and ``after-call``, with the client's arguments, so fault
   injection and observation see the same calls.
 
-Not emitted: the parameter-building, ``request-created`` (botocore signs there)
-and ``before-parse`` / ``response-received`` events; sealq registers none for SQS.
+Not emitted: the parameter-building, ``request-created`` (botocore signs there and
+adds its retry-count headers), ``before-parse`` / ``response-received`` and
+``after-call-error`` (client-side monitoring) events; sealq registers none for SQS.
 Parameters are not validated: the adapter builds them. Nothing is logged, so no
 request body (a sealed message) can reach a log.
 """
