@@ -247,3 +247,23 @@ def test_plain_http_fails_as_botocore_does(serve: Any) -> None:
         with pytest.raises(ReadTimeoutError):
             PlainHttp(url, connect_timeout=0.5, read_timeout=0.3).send(post(url))
         assert time.monotonic() - began < 2
+
+
+def test_a_backing_store_whose_sqs_is_gone_fails_transiently_not_with_a_bug() -> None:
+    """The local moto stopped: the store's error is the retryable kind (the client gets
+    a throttling answer it retries), after the client's configured attempts."""
+    from chalicelib.storage.backing import SqsMessageStore
+    from chalicelib.storage.errors import StorageError, is_transient
+    from chalicelib.storage.ports import Outgoing
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    client = sqs_client(gone, attempts=2)
+    tries: list[int] = []
+    client.meta.events.register("needs-retry.sqs.SendMessage", lambda **_: tries.append(1))
+    store = SqsMessageStore(client)
+    with pytest.raises(StorageError) as err:
+        store.send_batch(f"{gone}/123456789012/q", [Outgoing(entry_id="1", body="x")])
+    assert is_transient(err.value)
+    assert len(tries) == 2
