@@ -63,11 +63,12 @@ def _dropped(connection: _Connection) -> bool:
     sock = connection.sock
     if sock is None:
         return True
+    poller = select.poll()  # not select(): a busy process may hold descriptors past 1024
+    poller.register(sock, select.POLLIN)
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
+        return bool(poller.poll(0))
+    except OSError:
         return True
-    return bool(readable)
 
 
 class PlainHttp:
@@ -138,10 +139,3 @@ class PlainHttp:
                 self._idle.append(connection)
                 return
         connection.close()
-
-    def close(self) -> None:
-        """Close every idle connection."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
