@@ -74,12 +74,12 @@ class LeanCalls:
         self._region: str = meta.region_name
         self._config = meta.config
         self._methods: Mapping[str, str] = meta.method_to_api_mapping
-        # The three parts of the client botocore keeps no public name for; a botocore
-        # that renames them fails here, at the first container built, not per request.
+        # The parts of the client botocore keeps no public name for; a botocore that
+        # renames them fails here, at the first container built, not per request.
         self._signer = client._request_signer
         self._credentials = client._request_signer._credentials
         self._http = transport_for(client._endpoint.http_session, self._endpoint_url, self._config)
-        self._user_agent: str = client._user_agent_creator.to_string()
+        self._user_agent = client._user_agent_creator  # its string is built per call
 
     def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
         """``send_message`` and the like: the client's operation of that name."""
@@ -100,7 +100,7 @@ class LeanCalls:
         }
         request_dict = self._serializer.serialize_to_request(params, model)
         prepare_request_dict(request_dict, endpoint_url=self._endpoint_url, context=context,
-                             user_agent=self._user_agent)
+                             user_agent=self._user_agent.to_string())
         event = f"{self._service_id}.{operation_name}"
         _handler, answered = self._events.emit_until_response(
             f"before-call.{event}", model=model, params=request_dict,
