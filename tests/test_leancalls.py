@@ -71,8 +71,11 @@ def test_a_lean_call_sends_the_clients_request_and_returns_its_result(moto_url: 
     (wire_client, wire_lean) = seen
     assert wire_lean.body == wire_client.body
     assert wire_lean.url == wire_client.url
-    for name in ("X-Amz-Target", "Content-Type", "User-Agent", "X-Amz-Security-Token"):
+    for name in ("X-Amz-Target", "Content-Type", "X-Amz-Security-Token"):
         assert wire_lean.headers[name] == wire_client.headers[name]
+    # Powertools, once imported, appends its own tag on request-created, which LeanCalls
+    # does not emit; the client's own User-Agent is the same.
+    assert wire_client.headers["User-Agent"].startswith(wire_lean.headers["User-Agent"])
     signed = wire_lean.headers["Authorization"].decode().split(", ")[1]
     assert signed == wire_client.headers["Authorization"].decode().split(", ")[1]
     assert by_lean.keys() == by_client.keys()

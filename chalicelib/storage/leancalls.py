@@ -25,8 +25,9 @@ what the client's behaviour is made of and skips the rest:
   injection and observation see the same calls.
 
 Not emitted: the parameter-building, ``request-created`` (botocore signs there and
-adds its retry-count headers), ``before-parse`` / ``response-received`` and
-``after-call-error`` (client-side monitoring) events; sealq registers none for SQS.
+adds its retry-count headers; Powertools tags the User-Agent), ``before-parse`` /
+``response-received`` and ``after-call-error`` (client-side monitoring) events;
+sealq registers none for SQS.
 Parameters are not validated: the adapter builds them. Nothing is logged, so no
 request body (a sealed message) can reach a log.
 """
