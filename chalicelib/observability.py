@@ -51,6 +51,10 @@ UNITS: Mapping[str, str] = {
 }
 HANDLER_TIER = "1"
 KEY_SERVICE_TIER = "2"
+# The Purpose of a KMS call: a queue's data key, or a deployment secret (service
+# secrets, sealed access-key secrets).
+FOR_DATA_KEYS = "DataKey"
+FOR_SECRETS = "Secret"
 
 _Dimensions = tuple[tuple[str, str], ...]
 

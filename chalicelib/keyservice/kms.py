@@ -14,7 +14,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.keyservice.api import UNAVAILABLE, KeyServiceError
-from chalicelib.observability import KMS_CALLS, KMS_THROTTLED, NO_METRICS, Metrics
+from chalicelib.observability import (
+    FOR_DATA_KEYS,
+    KMS_CALLS,
+    KMS_THROTTLED,
+    NO_METRICS,
+    Metrics,
+)
 from chalicelib.storage.errors import is_transient
 
 INTERNAL_FAILURE = "InternalFailure"
@@ -93,12 +99,14 @@ THROTTLED = "KmsThrottled"
 class Kms:
     """GenerateDataKey and Decrypt with SQS-coded errors; the client is injected.
 
-    Every call is counted (``KmsCalls`` by operation, ``KmsThrottled`` when KMS
-    throttled it), failed ones included."""
+    Every call is counted (``KmsCalls`` by operation and ``purpose``, ``KmsThrottled``
+    when KMS throttled it), failed ones included."""
 
-    def __init__(self, client: Any, metrics: Metrics = NO_METRICS) -> None:
+    def __init__(self, client: Any, metrics: Metrics = NO_METRICS, purpose: str = FOR_DATA_KEYS
+                 ) -> None:
         self._client = client
         self._metrics = metrics
+        self._purpose = purpose
 
     def _failed(self, err: Exception) -> KeyServiceError:
         mapped = map_error(err)
@@ -108,7 +116,7 @@ class Kms:
 
     def generate(self, cmk: str, context: Mapping[str, str]) -> GeneratedKey:
         """A new AES-256 data key under ``cmk`` (id, ARN or alias), bound to ``context``."""
-        self._metrics.add(KMS_CALLS, Operation="GenerateDataKey")
+        self._metrics.add(KMS_CALLS, Operation="GenerateDataKey", Purpose=self._purpose)
         try:
             resp = self._client.generate_data_key(
                 KeyId=cmk, KeySpec="AES_256", EncryptionContext=dict(context)
@@ -121,7 +129,7 @@ class Kms:
 
     def decrypt(self, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]) -> bytes:
         """The plaintext of ``encrypted``; KMS checks it belongs to ``cmk_arn`` and ``context``."""
-        self._metrics.add(KMS_CALLS, Operation="Decrypt")
+        self._metrics.add(KMS_CALLS, Operation="Decrypt", Purpose=self._purpose)
         try:
             resp = self._client.decrypt(
                 CiphertextBlob=encrypted, KeyId=cmk_arn, EncryptionContext=dict(context)

@@ -51,6 +51,7 @@ from chalicelib.keyservice.records import (
 )
 from chalicelib.keyservice.refusals import Refusals
 from chalicelib.observability import (
+    FOR_SECRETS,
     KEY_CACHE_HITS,
     KEY_CACHE_MISSES,
     KEY_SERVICE_TIER,
@@ -113,6 +114,7 @@ class KeyServiceCore:
             raise ValueError(f"decrypt_ttl must not be negative, got {decrypt_ttl}")
         self._metrics = metrics
         self._kms = Kms(kms, metrics)
+        self._secret_kms = Kms(kms, metrics, purpose=FOR_SECRETS)
         self._records = KeyRecords(dynamodb, table)
         self._default_kms_key = default_kms_key
         self._clock = clock
@@ -335,7 +337,7 @@ class KeyServiceCore:
         context = {SECRET_CONTEXT_KEY: name}
         existing = self._records.read_secret(record_id)
         if existing is None:
-            fresh = self._kms.generate(self._default_kms_key, context)
+            fresh = self._secret_kms.generate(self._default_kms_key, context)
             if self._records.put_secret(
                 record_id, fresh.encrypted, fresh.key_arn, self._clock.now()
             ):
@@ -344,7 +346,7 @@ class KeyServiceCore:
             existing = self._records.read_secret(record_id)  # another container won
             if existing is None:
                 raise KeyServiceError(INTERNAL_FAILURE, INTERNAL_MESSAGE)
-        return self._kms.decrypt(existing.encrypted, existing.cmk_arn, context)
+        return self._secret_kms.decrypt(existing.encrypted, existing.cmk_arn, context)
 
 
     # -- sealed secrets (access keys) --------------------------------------------
@@ -353,13 +355,13 @@ class KeyServiceCore:
         """``plaintext`` as an ESDK envelope under the default CMK, bound to ``context``."""
         from chalicelib.keyservice import envelopes  # the ESDK: only when a secret is sealed
 
-        return envelopes.seal(self._kms, self._default_kms_key, context, plaintext)
+        return envelopes.seal(self._secret_kms, self._default_kms_key, context, plaintext)
 
     def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes:
         """The plaintext of an envelope sealed under exactly ``context`` (one KMS Decrypt)."""
         from chalicelib.keyservice import envelopes  # the ESDK: only when a secret is opened
 
-        return envelopes.open_envelope(self._kms, context, sealed)
+        return envelopes.open_envelope(self._secret_kms, context, sealed)
 
 
 # -- payload parsing -----------------------------------------------------------------
