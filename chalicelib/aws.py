@@ -20,7 +20,9 @@ from chalicelib import timeouts
 # botocore logs request and response bodies at DEBUG, KMS's plaintext data keys
 # among them: sealq never lets those loggers go below INFO (invariant 2).
 _SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
-_POOL = {"max_pool_connections": 50}
+# Every client keeps its connections alive (pooled by urllib3, TCP keep-alive on) and
+# may hold as many as the local server's threads use at once.
+_POOL = {"max_pool_connections": 50, "tcp_keepalive": True}
 # role -> (service, budget): a role is one use of a service with its own timeouts.
 ROLES: dict[str, tuple[str, timeouts.Budget]] = {
     "queues": ("dynamodb", timeouts.QUEUE_TABLE),

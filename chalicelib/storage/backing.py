@@ -5,9 +5,9 @@ neither the tenant's account nor the queue's name shows in the store. Their own
 visibility, delay, retention and wait settings mirror the sealq queue's; their
 maximum size is always SQS's largest, since sealed bodies are larger than plaintext.
 Every botocore failure leaves as a :class:`~chalicelib.storage.errors.StorageError`.
-Calls go through :class:`~chalicelib.storage.leancalls.LeanCalls`: the clients' own
-requests, retries and errors, without their per-call overhead (one backing call per
-request served, most of what sealq adds to a request's time).
+Calls go through the plain boto3 client, tuned only by its ``Config``
+(:mod:`chalicelib.aws`: keep-alive, pool size, standard retries, the timeouts of
+:mod:`chalicelib.timeouts`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from chalicelib.storage.errors import (
     StorageError,
     translating,
 )
-from chalicelib.storage.leancalls import LeanCalls
 from chalicelib.storage.ports import MIRRORED_ATTRIBUTES, BackingMessage, Outgoing
 
 log = logging.getLogger("sealq.storage")
@@ -62,9 +61,9 @@ class SqsMessageStore:
 
     def __init__(self, client: Any, *, poll_client: Any = None, prefix: str = BACKING_PREFIX
                  ) -> None:
-        self._sqs = LeanCalls(client)
+        self._sqs = client
         # ReceiveMessage's read outlasts a long poll.
-        self._poll = LeanCalls(poll_client) if poll_client is not None else self._sqs
+        self._poll = poll_client if poll_client is not None else client
         self._prefix = prefix
 
     def create_queue(
