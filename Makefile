@@ -1,12 +1,12 @@
 # sealq developer commands. Everything runs from the project's own virtualenv.
 #   make venv   create .venv and install requirements-dev.txt (again only when requirements change)
-#   make run    the local stack: python -m tools.devserver (embedded moto, port 9324)
+#   make run    the local stack: python -m tools.local.devserver (embedded moto, port 9324)
 #   make test   ruff, mypy, pytest on 2 workers (the CI command: .ci/run); TEST_WORKERS=0: one process
 #   make bench  python -m bench
-#   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin.py);
+#   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin/);
 #              STACK=NAME: on a deployed stack (names from its outputs)
 #   make package [STAGE=dev|prod]   build/sam.json + build/deployment.zip, offline, cfn-lint clean
-#   make stats  the running local stack's key-cache hit ratios and KMS calls saved (tools/stats.py)
+#   make stats  the running local stack's key-cache hit ratios and KMS calls saved (tools/local/stats.py)
 #   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
 VENV := .venv
@@ -42,7 +42,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 run: venv
-	$(PYTHON) -m tools.devserver
+	$(PYTHON) -m tools.local.devserver
 
 test: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -56,7 +56,7 @@ admin: venv
 	$(PYTHON) -m tools.admin $(if $(STACK),--stack $(STACK)) $(ARGS)
 
 stats: venv
-	$(PYTHON) -m tools.stats
+	$(PYTHON) -m tools.local.stats
 
 soak: venv
 	$(PYTHON) -m bench.soak

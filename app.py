@@ -1,6 +1,6 @@
 """sealq's Chalice app: the SQS-compatible API and the key service. Thin by design.
 
-All logic lives in ``chalicelib``; the composition root (``chalicelib.container``)
+All logic lives in ``chalicelib``; the composition root (``chalicelib.handler.container``)
 builds each container lazily on its first request, so nothing here calls AWS at
 import time and ``chalice package`` can import it without credentials.
 
@@ -23,7 +23,7 @@ class SealqApp(Chalice):
     enters here (the key service is its own ``lambda_function``)."""
 
     def __call__(self, event: Any, context: Any) -> Any:
-        from chalicelib import container  # the handler's tree, on its first event
+        from chalicelib.handler import container
 
         if container.is_move_task_event(event):
             return container.serve_move_task(event, context)
@@ -41,7 +41,7 @@ CONTENT_TYPES = [
 
 
 def _serve() -> Response:
-    from chalicelib import container  # the handler's tree, on its first request
+    from chalicelib.handler import container
 
     request = app.current_request
     assert request is not None  # Chalice sets it for every route call

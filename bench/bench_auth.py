@@ -27,11 +27,11 @@ from botocore.awsrequest import AWSRequest
 # bench_fleet first: it imports moto before tests.harness makes its boto3 session, which
 # moto must see to stub it.
 from bench.bench_fleet import moto_stack
-from chalicelib import container, settings
+from chalicelib import settings
 from chalicelib.auth.sigv4 import Identity, SignedRequest
 from chalicelib.clock import FakeClock
-from chalicelib.frontend import Frontend
-from chalicelib.storage.memory import MemoryKeyService
+from chalicelib.handler import container
+from chalicelib.handler.frontend import Frontend
 from tests.harness import (
     ENDPOINT,
     REGION,
@@ -41,6 +41,7 @@ from tests.harness import (
     install_test_key,
     sqs_client,
 )
+from tests.memory import MemoryKeyService, memory_ports
 
 # Calls per side, taking turns call by call; the median call of each side is compared.
 ROUNDS = 2000
@@ -97,7 +98,7 @@ def _interleaved_us(
 
 def memory_handler() -> Frontend:
     clock = FakeClock()
-    ports = container.memory_ports(clock)
+    ports = memory_ports(clock)
     keys = MemoryKeyService(clock)
     handler = container.build_frontend(settings.get(), ports=ports, key_service=keys,
                                        clock=clock, local_clock=clock)

@@ -37,7 +37,7 @@ GOALS = {"handler": 2.0, "key service": 1.5}
 # name -> statements, timed together after the interpreter has started.
 ENTRY_POINTS: dict[str, str] = {
     "import boto3": "import boto3",
-    "handler": "import app; app.app; from chalicelib import container",
+    "handler": "import app; app.app; from chalicelib.handler import container",
     "key service": "import app; app.key_service; from chalicelib.keyservice import process",
 }
 _PROBE = """

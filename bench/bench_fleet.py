@@ -35,11 +35,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from chalicelib import container, settings
+from chalicelib import settings
 from chalicelib.clock import Clock, FakeClock
-from chalicelib.keycache import HandlerKeyCache
+from chalicelib.crypto.keycache import HandlerKeyCache
+from chalicelib.crypto.sealing import Sealer
+from chalicelib.handler import container
 from chalicelib.keyservice.api import DataKey
-from chalicelib.sealing import Sealer
 from tests.harness import REGION, Fleet, KmsCounter, provision_stack
 
 ACCOUNT = settings.DEFAULT_ACCOUNT

@@ -2,7 +2,7 @@
 
 Run from the repo root: ``python -m bench.bench_http`` (``--quick`` for a short look).
 It starts a moto server (``moto.server.ThreadedMotoServer``) in a child process and
-the real ``python -m tools.devserver`` pointed at it with ``SEALQ_AWS_ENDPOINT``, as a
+the real ``python -m tools.local.devserver`` pointed at it with ``SEALQ_AWS_ENDPOINT``, as a
 developer would run them, then measures two ways, side by side:
 
 - one client, interleaved: each round sends, receives and deletes one message through
@@ -43,7 +43,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
-from tools import localcreds
+from tools.local import credentials as localcreds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -238,7 +238,7 @@ def servers(
         assert moto.stdout is not None
         moto_url = _read_until(moto.stdout, "http://", moto).strip()
         sealq = subprocess.Popen(
-            [sys.executable, "-m", "tools.devserver"],
+            [sys.executable, "-m", "tools.local.devserver"],
             cwd=REPO_ROOT,
             env=_child_env(SEALQ_AWS_ENDPOINT=moto_url, SEALQ_PORT="0",
                            SEALQ_LOCAL_DIR=state.name),

@@ -17,9 +17,9 @@ import boto3
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from moto import mock_aws
 
-from chalicelib.keycache import HandlerKeyCache
+from chalicelib.crypto.keycache import HandlerKeyCache
+from chalicelib.crypto.sealing import Sealer
 from chalicelib.keyservice.api import DataKey
-from chalicelib.sealing import Sealer
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:bench"
 ACCOUNT = "000000000000"

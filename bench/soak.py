@@ -1,7 +1,7 @@
 """Soak: never a lost or hidden message, over real HTTP, with bad messages injected mid-run.
 
 Run from the repo root: ``python -m bench.soak`` (``make soak``; ``--quick`` for the short
-variant the tests run). It starts a moto server and ``python -m tools.devserver`` pointed at
+variant the tests run). It starts a moto server and ``python -m tools.local.devserver`` pointed at
 it, each in its own process, exactly as ``bench.bench_http`` does, then:
 
 - creates a standard queue and a FIFO queue (content-based deduplication) with a short

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from chalicelib import container
 from chalicelib.clock import FakeClock
+from chalicelib.handler import container
 from tests.harness import TEST_SECRET
 
 TEST_ENV = {
@@ -145,7 +145,7 @@ def default_cmk(moto: None) -> str:
 def json_logs() -> Iterator[None]:
     """sealq's loggers write Powertools JSON lines to stdout at DEBUG (as in Lambda at
     SEALQ_LOG_LEVEL=DEBUG) for the test's duration; read them with ``capsys``."""
-    from chalicelib.observability import configure_json_logs, unconfigure_json_logs
+    from chalicelib.observability.logs import configure_json_logs, unconfigure_json_logs
 
     configure_json_logs("DEBUG")
     yield

@@ -28,16 +28,17 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from chalicelib import container, frontend, settings
+from chalicelib import settings
 from chalicelib.auth.accounts import Accounts, AccountStore
-from chalicelib.auth.dynamo import DynamoAccountStore
-from chalicelib.aws import Clients
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.handler import container, frontend
 from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
 from chalicelib.keyservice.api import SecretService
 from chalicelib.keyservice.transport import InProcessTransport
-from chalicelib.observability import NO_METRICS, Metrics, Recorder
+from chalicelib.observability.metrics import NO_METRICS, Metrics, Recorder
 from chalicelib.protocol.json10 import HttpResponse
+from chalicelib.storage.accounts import DynamoAccountStore
 
 ENDPOINT = "http://sealq.test"
 REGION = "us-east-1"
@@ -74,8 +75,7 @@ def provision_stack() -> None:
 
     The key is sealed by a key service of its own, so no test's KMS counters see it.
     """
-    from tools import provision
-
+    from tools.local import provision
     provision.ensure_resources(session=SESSION)
     conf = settings.get()
     clients = Clients(SESSION, conf.region, conf.aws_endpoint)

@@ -10,20 +10,15 @@ import boto3
 import pytest
 
 from chalicelib import settings
-from chalicelib.auth.accounts import (
-    INACTIVE,
-    Accounts,
-    MemoryAccountStore,
-    secret_context,
-)
+from chalicelib.auth.accounts import INACTIVE, Accounts, secret_context
 from chalicelib.auth.keys import NEGATIVE_TTL, AccessKeyCache
 from chalicelib.auth.sigv4 import Scope, UnknownAccessKey, derive_signing_key
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice.api import KeyServiceError
-from chalicelib.keyservice.envelopes import ACCESS_KEY_CONTEXT
+from chalicelib.keyservice.sealed_secrets import ACCESS_KEY_CONTEXT
 from chalicelib.storage.errors import Transient
-from chalicelib.storage.memory import MemoryKeyService
 from tests.harness import REGION
+from tests.memory import MemoryAccountStore, MemoryKeyService
 
 DATE = "20260101"
 
@@ -132,8 +127,7 @@ def test_new_keys_and_accounts_are_shaped_like_aws(box: Box) -> None:
 
 
 def run_admin(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> dict[str, Any]:
-    from tools import admin
-
+    from tools.admin import cli as admin
     assert admin.run(list(args)) == code
     return dict(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
 
@@ -188,8 +182,8 @@ def sealed_secret_of(key_id: str) -> bytes:
 def test_the_key_service_opens_a_secret_only_under_its_own_key_id(
     stack: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chalicelib import container
-    from chalicelib.aws import Clients
+    from chalicelib.aws.clients import Clients
+    from chalicelib.handler import container
 
     conf = settings.get()
     account = run_admin(capsys, "create-account", "a")

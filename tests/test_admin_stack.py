@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tools import admin
+from tools.admin import cli as admin
 
 REGION = "us-east-1"
 OUTPUTS = {

@@ -16,13 +16,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from chalicelib import container, settings
-from chalicelib.auth.accounts import INACTIVE, Accounts, MemoryAccountStore, NewAccessKey
+from chalicelib import errors, settings
+from chalicelib.auth.accounts import INACTIVE, Accounts, NewAccessKey
 from chalicelib.auth.sigv4 import derive_signing_key
 from chalicelib.clock import FakeClock
-from chalicelib.protocol import errors
+from chalicelib.handler import container
 from chalicelib.storage.errors import Transient
-from chalicelib.storage.memory import MemoryKeyService
 from tests.harness import (
     ENDPOINT,
     REGION,
@@ -33,6 +32,7 @@ from tests.harness import (
     signed_handle,
     sqs_client,
 )
+from tests.memory import MemoryAccountStore, MemoryKeyService, memory_ports
 
 TARGET = "AmazonSQS.ListQueues"
 
@@ -40,7 +40,7 @@ TARGET = "AmazonSQS.ListQueues"
 class Stack:
     def __init__(self, clock: FakeClock, auth_clock: Any = None) -> None:
         self.clock = clock
-        self.ports = container.memory_ports(clock)
+        self.ports = memory_ports(clock)
         self.keys = MemoryKeyService(clock)
         extra = {"auth_clock": auth_clock} if auth_clock is not None else {}
         self.handler = container.build_frontend(

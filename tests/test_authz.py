@@ -13,13 +13,14 @@ from botocore.awsrequest import AWSResponse
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from chalicelib import container, settings
+from chalicelib import settings
 from chalicelib.auth.accounts import Accounts
 from chalicelib.clock import FakeClock
-from chalicelib.queues import Queue
-from chalicelib.storage.memory import MemoryKeyService
+from chalicelib.domain.queues.registry import Queue
+from chalicelib.handler import container
 from chalicelib.storage.ports import Outgoing
 from tests.harness import ENDPOINT, TEST_ACCOUNT, install_test_key, refused, sqs_client
+from tests.memory import MemoryKeyService, memory_ports
 from tests.query_client import query_client
 
 B = "222222222222"
@@ -30,7 +31,7 @@ C_KEY = Credentials("AKIASEALQTESTKEYCCCC", "sealqThirdTenantSecret/0123456789ab
 
 class Stack:
     def __init__(self, clock: FakeClock) -> None:
-        self.ports = container.memory_ports(clock)
+        self.ports = memory_ports(clock)
         self.keys = keys = MemoryKeyService(clock)
         self.handler = container.build_frontend(
             settings.get(), ports=self.ports, key_service=keys, clock=clock, local_clock=clock)

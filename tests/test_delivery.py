@@ -16,8 +16,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import handles, settings
+from chalicelib import settings
 from chalicelib.clock import FakeClock
+from chalicelib.crypto import handles
 from chalicelib.keyservice.refusals import REFUSAL_TTL
 from tests.harness import REGION, Fleet, allow_kms_key, signed_handle, sqs_client
 
@@ -398,8 +399,7 @@ def test_a_key_service_outage_is_ridden_through_until_the_keys_deadline(
 def test_the_operator_lists_counts_and_purges_a_queues_quarantine(
     fleet: Fleet, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tools import admin
-
+    from tools.admin import cli as admin
     sqs = fleet.sqs()
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="x")

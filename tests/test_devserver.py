@@ -27,8 +27,9 @@ import pytest
 from chalice import Chalice, Response
 from moto.server import ThreadedMotoServer
 
-from tools import devserver, localcreds, provision
-from tools.localhttp import Limits
+from tools.local import credentials as localcreds
+from tools.local import devserver, provision
+from tools.local.httpserver import Limits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQS_CONTENT_TYPES = ["application/x-amz-json-1.0", "application/x-www-form-urlencoded"]
@@ -321,7 +322,7 @@ def _start_process(
 ) -> tuple[subprocess.Popen[str], str, str]:
     """Start the command; return it, its URL and its stdout up to the ``listening on`` line."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.devserver", "--app", STUB_SPEC],
+        [sys.executable, "-m", "tools.local.devserver", "--app", STUB_SPEC],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import container, settings
+from chalicelib import settings
 from chalicelib.clock import FakeClock
+from chalicelib.handler import container
 from chalicelib.protocol.md5 import md5_of_attributes
 from chalicelib.storage.errors import Transient
-from chalicelib.storage.memory import MemoryKeyService
 from tests.harness import install_test_key, sqs_client
+from tests.memory import MemoryKeyService, memory_ports
 
 
 class Memory:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.ports = container.memory_ports(clock)
+        self.ports = memory_ports(clock)
         self.keys = MemoryKeyService(clock)
         self.handler = container.build_frontend(
             settings.get(), ports=self.ports, key_service=self.keys, clock=clock,

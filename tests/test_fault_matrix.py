@@ -33,9 +33,10 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.response import StreamingBody
 from moto import mock_aws
 
-from chalicelib import container, settings
-from chalicelib.aws import Clients
+from chalicelib import settings
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import FakeClock
+from chalicelib.handler import container
 from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
 from chalicelib.keyservice.transport import LambdaTransport
 from tests.conftest import TEST_ENV

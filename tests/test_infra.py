@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import sealing
-from chalicelib.keyservice import envelopes
-from chalicelib.keyservice.service import SECRET_CONTEXT_KEY
+from chalicelib.crypto import sealing
+from chalicelib.keyservice import sealed_secrets as envelopes
+from chalicelib.keyservice.core import SECRET_CONTEXT_KEY
 from tools import package
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -186,10 +186,11 @@ def test_the_key_service_cold_start_loads_none_of_the_handlers_tree(tmp_path: Pa
                                   bytecode=True)
     timings = bench_coldstart.measure(task, repeats=1)
     handler_only = {"aws_encryption_sdk", "chalicelib.protocol", "chalicelib.auth",
-                    "chalicelib.storage.backing", "chalicelib.sealing", "chalicelib.container"}
+                    "chalicelib.storage.backing", "chalicelib.crypto.sealing",
+                    "chalicelib.handler.container"}
     assert handler_only <= timings["handler"].modules
     assert not handler_only & timings["key service"].modules
-    assert "chalicelib.keyservice.service" in timings["key service"].modules
+    assert "chalicelib.keyservice.core" in timings["key service"].modules
     assert "chalicelib" not in timings["import boto3"].modules
     assert "loads the encryption SDK: False" in bench_coldstart.format_table(timings, None)
 
@@ -244,8 +245,7 @@ def test_functions_get_the_stacks_names_by_ref_and_nothing_else(stage: str) -> N
 
 
 def test_the_tables_match_what_local_provisioning_creates() -> None:
-    from tools import provision
-
+    from tools.local import provision
     for logical, schema in (
         ("QueuesTable", provision.QUEUES_TABLE_SCHEMA),
         ("KeysTable", provision.KEYS_TABLE_SCHEMA),
@@ -260,8 +260,7 @@ def test_the_payload_bucket_is_private_and_expires_orphans_everywhere(stack: Non
     import boto3
 
     from chalicelib import settings
-    from tools import provision
-
+    from tools.local import provision
     bucket = resources("dev")["PayloadBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     deployed = {(r["Prefix"], r["ExpirationInDays"])
@@ -349,7 +348,7 @@ def test_the_key_service_reaches_only_kms_and_its_key_records(stage: str) -> Non
     assert services == {"logs", "xray", "kms", "dynamodb"}
     (records,) = granted(stage, KEY_SERVICE_ROLE, "dynamodb")
     assert records[1] == [{"Fn::GetAtt": ["KeysTable", "Arn"]}]
-    code = calls_in("keyservice/records.py", receiver="_ddb")
+    code = calls_in("storage/key_records.py", receiver="_ddb")
     assert records[0] == {iam_action("dynamodb", m) for m in code}
     (logs,) = granted(stage, KEY_SERVICE_ROLE, "logs")
     assert logs[1] == [{"Fn::GetAtt": ["KeyServiceLogGroup", "Arn"]}]

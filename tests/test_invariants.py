@@ -22,7 +22,7 @@ from aws_encryption_sdk.internal.formatting.deserialize import deserialize_heade
 
 from chalicelib import settings
 from chalicelib.clock import FakeClock
-from chalicelib.observability import Recorder
+from chalicelib.observability.metrics import Recorder
 from tests.harness import (
     REGION,
     TEST_SECRET,

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import Clock, FakeClock
-from chalicelib.keycache import HandlerKeyCache
+from chalicelib.crypto.keycache import HandlerKeyCache
 from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
 from chalicelib.keyservice.refusals import REFUSAL_TTL
 

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from chalicelib import settings
 from chalicelib.clock import FakeClock
 from chalicelib.keyservice import KeyServiceCore, KeyServiceError
-from chalicelib.keyservice.records import KeyRecords, data_key_id
-from chalicelib.keyservice.service import LEASE_SECONDS, MARGIN, MAX_WAIT
+from chalicelib.keyservice.core import LEASE_SECONDS, MARGIN, MAX_WAIT
+from chalicelib.storage.key_records import KeyRecords, data_key_id
 from tests.harness import serialized_dynamodb
 
 REGION = "us-east-1"

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import FakeClock
-from chalicelib.keyservice.records import data_key_id
 from chalicelib.keyservice.refusals import REFUSAL_TTL, REMEMBERED
+from chalicelib.storage.key_records import data_key_id
 from tests.test_keyservice import (
     CMK,
     CONTEXT,

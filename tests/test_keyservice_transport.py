@@ -12,9 +12,10 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from chalicelib import container, settings
-from chalicelib.aws import Clients
+from chalicelib import settings
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import FakeClock
+from chalicelib.handler import container
 from chalicelib.keyservice import DataKey, KeyServiceClient, KeyServiceError
 from chalicelib.keyservice.transport import InProcessTransport, LambdaTransport
 from chalicelib.settings import SettingsError

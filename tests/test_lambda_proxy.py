@@ -23,7 +23,7 @@ import pytest
 from botocore.awsrequest import AWSResponse, HeadersDict
 
 import app as sealq_app
-from chalicelib import container
+from chalicelib.handler import container
 from tests.harness import REGION, SESSION, TEST_ACCOUNT, TEST_CREDENTIALS
 from tests.query_client import query_client
 

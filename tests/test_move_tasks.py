@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import container, settings
+from chalicelib import settings
 from chalicelib.clock import FakeClock
-from chalicelib.movetasks import STALE_AFTER
-from chalicelib.moveworker import MOVE_TASK_EVENT, VISIBILITY
-from chalicelib.sealing import bound_to
-from chalicelib.storage.memory import MemoryKeyService
+from chalicelib.crypto.sealing import bound_to
+from chalicelib.domain.movetasks.tasks import STALE_AFTER
+from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT, VISIBILITY
+from chalicelib.handler import container
 from tests.harness import Fleet, install_test_key, sqs_client
+from tests.memory import MemoryKeyService, memory_ports
 
 ACCOUNT = "000000000000"
 
@@ -36,7 +37,7 @@ class Crash(BaseException):
 class Moves:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.ports = container.memory_ports(clock)
+        self.ports = memory_ports(clock)
         self.keys = MemoryKeyService(clock)
         self.events: list[dict[str, Any]] = []
         self.naps: list[float] = []

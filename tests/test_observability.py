@@ -15,12 +15,14 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from chalicelib import container, settings
-from chalicelib.aws import Clients
+from chalicelib import settings
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import FakeClock
+from chalicelib.handler import container
 from chalicelib.keyservice import KeyServiceClient
 from chalicelib.keyservice.transport import InProcessTransport
-from chalicelib.observability import KMS_THROTTLED, Recorder, unconfigure_json_logs
+from chalicelib.observability.logs import unconfigure_json_logs
+from chalicelib.observability.metrics import KMS_THROTTLED, Recorder
 from tests.harness import (
     ENDPOINT,
     REGION,
@@ -32,6 +34,7 @@ from tests.harness import (
     install_test_key,
     sqs_client,
 )
+from tests.memory import memory_ports
 
 
 def emf_blobs(stdout: str) -> list[dict[str, Any]]:
@@ -119,7 +122,7 @@ def test_emf_counters_show_cache_hits_growing_while_kms_calls_stay_at_the_bound(
     kms = KmsCounter()
     clients.get("kms").meta.events.register("before-call.kms.*", kms.hook(0))
     core = container.key_service_core(conf, clients, clock=clock, metrics=recorder)
-    ports = container.memory_ports(clock)
+    ports = memory_ports(clock)
     secrets = auth_secrets()
     install_test_key(ports.accounts, secrets, clock)
     frontend = container.build_frontend(

@@ -12,19 +12,21 @@ from typing import Any
 
 import pytest
 
-from chalicelib import container, settings
-from chalicelib.aws import Clients
+from chalicelib import settings
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import FakeClock
+from chalicelib.handler import container
 from chalicelib.storage.errors import Gone, InvalidReceipt, StorageError
 from chalicelib.storage.move_tasks import DynamoMoveTaskStore
 from chalicelib.storage.ports import Change, MoveTask, Outgoing, QueueRecord
 from tests.harness import SESSION
+from tests.memory import memory_ports
 
 
 @pytest.fixture(params=["memory", "aws"])
 def ports(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[container.Ports]:
     if request.param == "memory":
-        yield container.memory_ports(clock)
+        yield memory_ports(clock)
         return
     request.getfixturevalue("stack")
     conf = settings.get()

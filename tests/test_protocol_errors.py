@@ -19,8 +19,9 @@ from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from chalicelib.protocol import errors, json10
-from chalicelib.protocol.errors import SqsError
+from chalicelib import errors
+from chalicelib.errors import SqsError
+from chalicelib.protocol import json10
 
 MODEL = Path(botocore.__file__).parent / "data" / "sqs" / "2012-11-05" / "service-2.json.gz"
 

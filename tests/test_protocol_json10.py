@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.protocol import json10
-from chalicelib.protocol.errors import SqsError
-from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
-from chalicelib.protocol.validation import (
+from chalicelib.domain.messages.rules import (
     parse_message_attributes,
     serialize_message_attributes,
 )
+from chalicelib.errors import SqsError
+from chalicelib.protocol import json10
+from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
 from tests.test_protocol_errors import answer_with, botocore_model, make_client
 
 HEADERS = {"X-Amz-Target": "AmazonSQS.SendMessage", "Content-Type": json10.CONTENT_TYPE}

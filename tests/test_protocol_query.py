@@ -13,8 +13,9 @@ import botocore.parsers
 import pytest
 from botocore.model import ServiceModel
 
-from chalicelib.protocol import errors, json10, query
-from chalicelib.protocol.errors import SqsError
+from chalicelib import errors
+from chalicelib.errors import SqsError
+from chalicelib.protocol import json10, query
 from chalicelib.protocol.wire import wire_for
 from tests.query_client import LIST_ELEMENTS, MAP_MEMBERS, NAMESPACE, query_model
 

@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.messages import proxied_size
-from chalicelib.protocol.errors import SqsError
-from chalicelib.protocol.validation import (
+from chalicelib.domain.messages.messages import proxied_size
+from chalicelib.domain.messages.rules import (
     check_batch_size,
     first_invalid_char,
     message_size,
@@ -29,6 +28,7 @@ from chalicelib.protocol.validation import (
     validate_tag_keys,
     validate_tags,
 )
+from chalicelib.errors import SqsError
 
 
 def _raises(code: str, fn: Any, *args: Any, **kwargs: Any) -> SqsError:

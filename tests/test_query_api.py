@@ -15,9 +15,9 @@ from botocore.awsrequest import AWSRequest, AWSResponse, HeadersDict
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import FakeClock
-from chalicelib.frontend import Frontend
+from chalicelib.domain.messages.rules import parse_message_attributes
+from chalicelib.handler.frontend import Frontend
 from chalicelib.protocol.md5 import md5_of_attributes
-from chalicelib.protocol.validation import parse_message_attributes
 from tests.harness import ENDPOINT, REGION, TEST_CREDENTIALS, Fleet, _Raw
 from tests.query_client import NAMESPACE, query_client
 

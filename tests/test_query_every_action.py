@@ -26,11 +26,12 @@ from botocore import xform_name
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from chalicelib import container, settings
+from chalicelib import settings
 from chalicelib.clock import FakeClock
-from chalicelib.frontend import Frontend
-from chalicelib.storage.memory import MemoryKeyService
+from chalicelib.handler import container
+from chalicelib.handler.frontend import Frontend
 from tests.harness import ENDPOINT, REGION, TEST_CREDENTIALS, install_test_key, sqs_client
+from tests.memory import MemoryKeyService, memory_ports
 from tests.query_client import NAMESPACE, query_model
 
 NS = {"q": NAMESPACE}
@@ -50,7 +51,7 @@ class Stack:
     """A fresh handler on memory ports; move tasks' workers are not started."""
 
     def __init__(self, clock: FakeClock) -> None:
-        ports = container.memory_ports(clock)
+        ports = memory_ports(clock)
         keys = MemoryKeyService(clock)
         self.handler = container.build_frontend(
             settings.get(), ports=ports, key_service=keys, clock=clock, local_clock=clock,

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.protocol.errors import SqsError
-from chalicelib.queue_attributes import (
+from chalicelib.domain.queues.attributes import (
     MAX_POLICY_BYTES,
     is_kms_key_reference,
     validate_attributes,
 )
+from chalicelib.errors import SqsError
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_ARN = f"arn:aws:kms:us-east-2:111122223333:key/{KEY_ID}"

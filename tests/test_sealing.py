@@ -14,9 +14,9 @@ from aws_encryption_sdk.internal.formatting.deserialize import deserialize_heade
 from aws_encryption_sdk.structures import MessageHeader
 
 from chalicelib.clock import FakeClock
-from chalicelib.keycache import HandlerKeyCache
+from chalicelib.crypto.keycache import HandlerKeyCache
+from chalicelib.crypto.sealing import Opened, Sealer, SealError, encryption_context
 from chalicelib.keyservice.api import KeyServiceError
-from chalicelib.sealing import Opened, Sealer, SealError, encryption_context
 from tests.test_keycache import DEFAULT_CMK, QUEUE_A, QUEUE_B, REUSE, KmsKeyService
 
 ACCOUNT = "000000000000"

@@ -21,10 +21,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings
 from chalicelib.auth.accounts import Accounts
-from chalicelib.auth.dynamo import DynamoAccountStore
 from chalicelib.clock import SYSTEM_CLOCK, FakeClock
-from chalicelib.frontend import Frontend
+from chalicelib.handler.frontend import Frontend
 from chalicelib.protocol.json10 import HttpResponse
+from chalicelib.storage.accounts import DynamoAccountStore
 from tests.harness import REGION, TEST_SECRET, Fleet, auth_secrets, forms, sqs_client
 from tests.test_invariants import everything_stored
 

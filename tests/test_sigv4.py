@@ -24,7 +24,7 @@ from chalicelib.auth.sigv4 import (
     derive_signing_key,
 )
 from chalicelib.clock import SYSTEM_CLOCK, FakeClock
-from chalicelib.protocol.errors import SqsError
+from chalicelib.errors import SqsError
 
 KEY_ID = "AKIAEXAMPLE000000001"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -1,6 +1,6 @@
 """The soak's quick variant over real HTTP, and the pieces it relies on to judge a delivery.
 
-The quick soak sends 200 messages through ``python -m tools.devserver`` on an external moto
+The quick soak sends 200 messages through ``python -m tools.local.devserver`` on an external moto
 (two producers, two consumers), injects one tampered and two KMS-refused messages into the
 backing queues, and must lose nothing, deliver nothing corrupt, quarantine the tampered one,
 keep the refused ones and see no 5xx.

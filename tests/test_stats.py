@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import telemetry
-from tools import devserver, stats
+from chalicelib.observability import process as telemetry
+from tools.local import devserver, stats
 
 
 def test_make_stats_prints_hit_ratios_and_the_kms_calls_the_caches_saved(

@@ -35,8 +35,7 @@ def cmk(stack: None) -> str:
 
 
 def admin(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    from tools import admin as tool
-
+    from tools.admin import cli as tool
     assert tool.run(list(args)) == 0
     return dict(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
 
@@ -156,8 +155,8 @@ def test_a_second_account_cannot_use_the_first_accounts_key(
     fleet: Fleet, cmk: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from chalicelib.auth.accounts import Accounts
-    from chalicelib.auth.dynamo import DynamoAccountStore
     from chalicelib.clock import SYSTEM_CLOCK
+    from chalicelib.storage.accounts import DynamoAccountStore
 
     conf = settings.get()
     store = DynamoAccountStore(boto3.client("dynamodb", region_name=REGION), conf.accounts_table)

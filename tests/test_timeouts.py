@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws, timeouts
+from chalicelib import timeouts
+from chalicelib.aws import clients as aws
 from chalicelib.clock import FakeClock
-from chalicelib.keyservice import service
+from chalicelib.keyservice import core as service
 from tests.harness import SESSION, Fleet, signed_handle, sqs_client
 
 CONFIG = json.loads((Path(__file__).resolve().parents[1] / ".chalice" / "config.json").read_text())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.cache import TTLCache
 from chalicelib.clock import FakeClock
-from chalicelib.ttlcache import TTLCache
 
 
 def test_an_entry_is_never_returned_at_or_after_its_expiry(clock: FakeClock) -> None:

@@ -12,10 +12,10 @@ custom policies").
 
 from __future__ import annotations
 
+from chalicelib import errors
 from chalicelib.auth import policy
-from chalicelib.protocol import errors, json10
+from chalicelib.protocol import json10
 
-# The ``sqs:`` action each SQS operation is authorized as: its own name, but a batch
 # is its single action.
 _BATCHES = {
     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import base64
 import secrets
-import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from chalicelib.clock import Clock
 from chalicelib.keyservice.api import SecretService
-from chalicelib.keyservice.envelopes import ACCESS_KEY_CONTEXT
+from chalicelib.keyservice.sealed_secrets import ACCESS_KEY_CONTEXT
 
 ACTIVE = "Active"
 INACTIVE = "Inactive"
@@ -197,65 +195,3 @@ class Accounts:
             raise ValueError("a CMK id, ARN or alias is required")
         if not self._store.set_kms_key(account_id, cmk, allowed):
             raise UnknownAccount(account_id)
-
-
-class MemoryAccountStore:
-    """Accounts and keys in dicts (tests of the handler without moto)."""
-
-    def __init__(self) -> None:
-        self._accounts: dict[str, Account] = {}
-        self._keys: dict[str, AccessKey] = {}
-        self._lock = threading.Lock()
-        self.reads = 0
-
-    def put_account(self, account: Account) -> bool:
-        with self._lock:
-            if account.account_id in self._accounts:
-                return False
-            self._accounts[account.account_id] = account
-            return True
-
-    def get_account(self, account_id: str) -> Account | None:
-        with self._lock:
-            return self._accounts.get(account_id)
-
-    def list_accounts(self) -> list[Account]:
-        with self._lock:
-            return list(self._accounts.values())
-
-    def set_kms_key(self, account_id: str, cmk: str, allowed: bool) -> bool:
-        with self._lock:
-            found = self._accounts.get(account_id)
-            if found is None:
-                return False
-            keys: Iterable[str] = (found.kms_keys | {cmk}) if allowed else (found.kms_keys - {cmk})
-            self._accounts[account_id] = replace(found, kms_keys=frozenset(keys))
-            return True
-
-    def put_key(self, key: AccessKey) -> bool:
-        with self._lock:
-            if key.access_key_id in self._keys:
-                return False
-            self._keys[key.access_key_id] = key
-            return True
-
-    def get_key(self, access_key_id: str) -> AccessKey | None:
-        with self._lock:
-            self.reads += 1
-            return self._keys.get(access_key_id)
-
-    def list_keys(self, account_id: str) -> list[AccessKey]:
-        with self._lock:
-            return [k for k in self._keys.values() if k.account == account_id]
-
-    def set_key_status(self, access_key_id: str, status: str) -> bool:
-        with self._lock:
-            found = self._keys.get(access_key_id)
-            if found is None:
-                return False
-            self._keys[access_key_id] = replace(found, status=status)
-            return True
-
-    def delete_key(self, access_key_id: str) -> bool:
-        with self._lock:
-            return self._keys.pop(access_key_id, None) is not None

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 
+from chalicelib import errors
 from chalicelib.auth.accounts import AccountStore
+from chalicelib.cache import TTLCache
 from chalicelib.clock import Clock
-from chalicelib.protocol import errors
-from chalicelib.ttlcache import TTLCache
 
 DEFAULT_TTL = 30.0
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from chalicelib.auth.accounts import AccessKey, AccountStore, secret_context
 from chalicelib.auth.sigv4 import ResolvedKey, Scope, UnknownAccessKey, derive_signing_key
+from chalicelib.cache import TTLCache
 from chalicelib.clock import Clock
 from chalicelib.keyservice.api import SecretService
-from chalicelib.ttlcache import TTLCache
 
 DEFAULT_TTL = 30.0
 NEGATIVE_TTL = 5.0

@@ -22,8 +22,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from chalicelib import errors
 from chalicelib.clock import Clock
-from chalicelib.protocol import errors
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "sqs"

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.keyservice.api import UNAVAILABLE, KeyServiceError
-from chalicelib.observability import (
+from chalicelib.observability.metrics import (
     FOR_DATA_KEYS,
     KMS_CALLS,
     KMS_THROTTLED,

@@ -3,7 +3,7 @@
 It imports the key service's tree only (boto3, the key records, KMS), never the message
 handler's (protocol, auth, the encryption SDK, storage): a key-service cold start pays
 for nothing it does not run. The handler side reaches this through
-:mod:`chalicelib.container`, which re-exports what it needs.
+:mod:`chalicelib.handler.container`, which re-exports what it needs.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 import boto3
 
 from chalicelib import settings as settings_module
-from chalicelib import telemetry
-from chalicelib.aws import Clients
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.keyservice.core import KeyServiceCore
 from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
-from chalicelib.keyservice.service import KeyServiceCore
-from chalicelib.observability import NO_METRICS, Metrics, lambda_ids, log_context
+from chalicelib.observability import process as telemetry
+from chalicelib.observability.logs import lambda_ids, log_context
+from chalicelib.observability.metrics import NO_METRICS, Metrics
 from chalicelib.settings import Settings
 
 log = logging.getLogger("sealq.container")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from chalicelib.cache import TTLCache
 from chalicelib.clock import Clock
 from chalicelib.keyservice.api import KeyServiceError
-from chalicelib.ttlcache import TTLCache
 
 # Seconds a refusal is remembered: long enough to spare KMS a burst, short enough
 # that a key enabled again is used again almost at once.

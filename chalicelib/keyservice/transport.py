@@ -19,12 +19,12 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError
-from chalicelib.observability import (
+from chalicelib.observability.logs import current
+from chalicelib.observability.metrics import (
     KEY_SERVICE_CALLS,
     KEY_SERVICE_LATENCY,
     NO_METRICS,
     Metrics,
-    current,
 )
 from chalicelib.storage.errors import Transient, translate
 

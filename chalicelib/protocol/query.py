@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from . import errors
-from .errors import SqsError
-from .json10 import OPERATIONS, HttpResponse, SqsRequest, invalid_value
+from chalicelib import errors
+from chalicelib.errors import SqsError
+from chalicelib.protocol.json10 import OPERATIONS, HttpResponse, SqsRequest, invalid_value
 
 NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 VERSION = "2012-11-05"

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import json10, query
-from .errors import SqsError
+from chalicelib.errors import SqsError
+from chalicelib.protocol import json10, query
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ visibility, delay, retention and wait settings mirror the sealq queue's; their
 maximum size is always SQS's largest, since sealed bodies are larger than plaintext.
 Every botocore failure leaves as a :class:`~chalicelib.storage.errors.StorageError`.
 Calls go through the plain boto3 client, tuned only by its ``Config``
-(:mod:`chalicelib.aws`: keep-alive, pool size, standard retries, the timeouts of
+(:mod:`chalicelib.aws.clients`: keep-alive, pool size, standard retries, the timeouts of
 :mod:`chalicelib.timeouts`).
 """
 

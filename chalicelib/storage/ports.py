@@ -1,7 +1,7 @@
 """The storage ports the domain talks to: queue table, message store, payload store.
 
 Each has an AWS adapter (DynamoDB, SQS, S3) and an in-memory implementation
-(:mod:`chalicelib.storage.memory`). Every method either returns or raises a
+(:mod:`tests.memory`). Every method either returns or raises a
 :class:`chalicelib.storage.errors.StorageError`; no botocore type crosses a port.
 """
 

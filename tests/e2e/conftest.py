@@ -1,6 +1,6 @@
 """End-to-end harness: the real command in a subprocess, unmodified boto3 and AWS CLI.
 
-The session starts ``python -m tools.devserver`` exactly as a developer
+The session starts ``python -m tools.local.devserver`` exactly as a developer
 would (embedded moto, a free port), waits for its ``listening on`` line, and at
 the end stops it with SIGINT and requires a clean exit. Set SEALQ_E2E_ENDPOINT
 to run the same tests against a server that is already running instead (a
@@ -108,7 +108,7 @@ class Server:
     @property
     def credentials(self) -> dict[str, str]:
         """The sealq-local key as ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``."""
-        from tools.localcreds import read_profile
+        from tools.local.credentials import read_profile
 
         found = read_profile(self.credentials_file)
         if found is None:
@@ -146,7 +146,7 @@ def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     state_dir = tmp_path_factory.mktemp("sealq-local")
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.devserver"],
+            [sys.executable, "-m", "tools.local.devserver"],
             cwd=REPO_ROOT,
             env=_clean_env(SEALQ_PORT=str(port), SEALQ_LOCAL_DIR=str(state_dir)),
             stdin=subprocess.DEVNULL,

@@ -21,8 +21,7 @@ def _second_tenant(server: Server, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     """``create-account`` on the server's own AWS endpoint, as the operator would run it."""
     if server.aws_endpoint is None:
         pytest.skip("the server's AWS endpoint is unknown")
-    from tools import admin
-
+    from tools.admin import cli as admin
     monkeypatch.setenv("SEALQ_AWS_ENDPOINT", server.aws_endpoint)
     settings.reset()
     ops = admin.accounts(settings.get())

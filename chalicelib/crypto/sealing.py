@@ -26,10 +26,10 @@ from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
 from aws_encryption_sdk.structures import DataKey as EsdkDataKey
 from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
 
-from chalicelib import esdk_format
-from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
-from chalicelib.keycache import HandlerKeyCache
-from chalicelib.observability import NO_METRICS, SEALED_BYTES, Metrics
+from chalicelib.crypto import stored_format as esdk_format
+from chalicelib.crypto.keycache import HandlerKeyCache
+from chalicelib.crypto.stored_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
+from chalicelib.observability.metrics import NO_METRICS, SEALED_BYTES, Metrics
 
 QUEUE_ARN_KEY = "sealq:queue-arn"
 ACCOUNT_KEY = "sealq:account"

@@ -18,10 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from chalicelib import errors
+from chalicelib.cache import TTLCache
 from chalicelib.clock import Clock
-from chalicelib.protocol import errors
-from chalicelib.protocol.validation import validate_queue_name
-from chalicelib.queue_attributes import (
+from chalicelib.crypto.sealing import Accept
+from chalicelib.domain.messages.rules import validate_queue_name
+from chalicelib.domain.queues.attributes import (
     ALL_READABLE,
     FIFO_CHOICES,
     INT_ATTRIBUTES,
@@ -30,7 +32,6 @@ from chalicelib.queue_attributes import (
     redrive_error,
     validate_attributes,
 )
-from chalicelib.sealing import Accept
 from chalicelib.storage.errors import Gone, StorageError
 from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
@@ -40,7 +41,6 @@ from chalicelib.storage.ports import (
     QueueRecord,
     QueueTable,
 )
-from chalicelib.ttlcache import TTLCache
 
 log = logging.getLogger("sealq.queues")
 

@@ -38,8 +38,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway, RouteMatcher
 
-from chalicelib.protocol import errors, json10
-from chalicelib.protocol.errors import CORAL_NAMESPACE, SqsError
+from chalicelib import errors
+from chalicelib.errors import CORAL_NAMESPACE, SqsError
+from chalicelib.protocol import json10
 
 log = logging.getLogger("sealq.localhttp")
 

@@ -19,17 +19,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import handles, timeouts
+from chalicelib import errors, timeouts
 from chalicelib.clock import SYSTEM_CLOCK, Clock
-from chalicelib.failures import key_service_error, storage_error
+from chalicelib.crypto import handles
+from chalicelib.crypto.sealing import Accept, Sealer, SealError
+from chalicelib.domain.failures import key_service_error, storage_error
+from chalicelib.domain.messages.rules import serialize_message_attributes
+from chalicelib.domain.queues.registry import Queue
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.keyservice.refusals import REMEMBERED
-from chalicelib.observability import NO_METRICS, QUARANTINED_MESSAGES, Metrics
-from chalicelib.protocol import errors
+from chalicelib.observability.metrics import NO_METRICS, QUARANTINED_MESSAGES, Metrics
 from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body, md5_of_system_attributes
-from chalicelib.protocol.validation import serialize_message_attributes
-from chalicelib.queues import Queue
-from chalicelib.sealing import Accept, Sealer, SealError
 from chalicelib.storage import payloads
 from chalicelib.storage.errors import (
     Gone,

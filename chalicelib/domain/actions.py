@@ -14,23 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib import timeouts
+from chalicelib import errors, timeouts
 from chalicelib.auth import access, policy
 from chalicelib.auth.policy import Decision
-from chalicelib.messages import Messages, Outgoing
-from chalicelib.movetasks import MAX_RATE, MoveTasks, status_of, task_handle
-from chalicelib.protocol import errors
-from chalicelib.protocol.json10 import (
-    SqsRequest,
-    invalid_value,
-    opt_int,
-    opt_str,
-    opt_str_list,
-    opt_str_map,
-    require_int,
-    require_str,
-)
-from chalicelib.protocol.validation import (
+from chalicelib.domain.messages.messages import Messages, Outgoing
+from chalicelib.domain.messages.rules import (
     check_batch_size,
     message_size,
     parse_message_attributes,
@@ -43,8 +31,19 @@ from chalicelib.protocol.validation import (
     validate_tag_keys,
     validate_tags,
 )
-from chalicelib.queue_attributes import MAX_POLICY_BYTES
-from chalicelib.queues import Queue, Registry, read_attributes
+from chalicelib.domain.movetasks.tasks import MAX_RATE, MoveTasks, status_of, task_handle
+from chalicelib.domain.queues.attributes import MAX_POLICY_BYTES
+from chalicelib.domain.queues.registry import Queue, Registry, read_attributes
+from chalicelib.protocol.json10 import (
+    SqsRequest,
+    invalid_value,
+    opt_int,
+    opt_str,
+    opt_str_list,
+    opt_str_map,
+    require_int,
+    require_str,
+)
 from chalicelib.storage.errors import Gone
 from chalicelib.storage.ports import RUNNING, MoveTask
 

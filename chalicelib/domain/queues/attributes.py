@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import re
 
+from chalicelib import errors
 from chalicelib.auth import policy as queue_policy
-from chalicelib.protocol import errors
-from chalicelib.protocol.validation import first_invalid_char
+from chalicelib.domain.messages.rules import first_invalid_char
 from chalicelib.storage.ports import COUNT_ATTRIBUTES
 
 # name -> (low, high, default) for the integer attributes SQS lets you set.

@@ -6,7 +6,7 @@ redriven from (no ``DestinationArn``) or to one other queue. Back to the source,
 message moves as stored: its encryption context already names that queue, so it is
 not opened. To another queue every message is opened and sealed again under the
 destination's key and context (the stock ESDK opens it there with no sealq code).
-The moving happens outside the request, in :mod:`chalicelib.moveworker` (which also
+The moving happens outside the request, in :mod:`chalicelib.domain.movetasks.worker` (which also
 states what a crash can and cannot do).
 """
 
@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from chalicelib import errors
 from chalicelib.clock import Clock
-from chalicelib.messages import Messages
-from chalicelib.moveworker import MOVE_TASK_EVENT, Worker, move_event
-from chalicelib.protocol import errors
-from chalicelib.queue_attributes import parse_arn
-from chalicelib.queues import Queue, Registry
+from chalicelib.domain.messages.messages import Messages
+from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT, Worker, move_event
+from chalicelib.domain.queues.attributes import parse_arn
+from chalicelib.domain.queues.registry import Queue, Registry
 from chalicelib.storage.ports import RUNNING, MessageStore, MoveTask, MoveTaskStore
 
 log = logging.getLogger("sealq.movetasks")

@@ -1,4 +1,4 @@
-"""``make stats``: the local stack's counters since it started (``python -m tools.stats``).
+"""``make stats``: the local stack's counters since it started (``python -m tools.local.stats``).
 
 The dev server (``make run``) writes its process's metric totals to
 ``.sealq/stats.json`` every few seconds and when it stops; this command, a separate
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib import observability as obs
+from chalicelib.observability import metrics as obs
 
 STATS_FILE = "stats.json"
 # The dev server rewrites the file this often while it runs.

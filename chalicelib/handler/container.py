@@ -19,41 +19,36 @@ from urllib.parse import quote
 
 import boto3
 
+from chalicelib import errors
 from chalicelib import settings as settings_module
-from chalicelib import telemetry
-from chalicelib.actions import Actions
-from chalicelib.auth.accounts import AccountStore, MemoryAccountStore
+from chalicelib.auth.accounts import AccountStore
 from chalicelib.auth.cmks import AllowedKeys
-from chalicelib.auth.dynamo import DynamoAccountStore
 from chalicelib.auth.keys import AccessKeyCache
 from chalicelib.auth.sigv4 import Verifier
-from chalicelib.aws import Clients
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
-from chalicelib.frontend import Frontend, ServiceSecrets, deadline_from
-from chalicelib.keycache import HandlerKeyCache
+from chalicelib.crypto.keycache import HandlerKeyCache
+from chalicelib.crypto.sealing import Sealer
+from chalicelib.domain.actions import Actions
+from chalicelib.domain.messages.messages import Messages
+from chalicelib.domain.movetasks.tasks import Dispatch, MoveTasks
+from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT
+from chalicelib.domain.queues.registry import Registry
+from chalicelib.handler.frontend import Frontend, ServiceSecrets, deadline_from
 from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import KeyService, SecretService
+from chalicelib.keyservice.core import KeyServiceCore
 from chalicelib.keyservice.process import key_service_core
-from chalicelib.keyservice.service import KeyServiceCore
 from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
-from chalicelib.messages import Messages
-from chalicelib.movetasks import Dispatch, MoveTasks
-from chalicelib.moveworker import MOVE_TASK_EVENT
-from chalicelib.observability import NO_METRICS, Metrics, lambda_ids, log_context
-from chalicelib.protocol import errors, json10
+from chalicelib.observability import process as telemetry
+from chalicelib.observability.logs import lambda_ids, log_context
+from chalicelib.observability.metrics import NO_METRICS, Metrics
+from chalicelib.protocol import json10
 from chalicelib.protocol.json10 import HttpResponse
-from chalicelib.queues import Registry
-from chalicelib.sealing import Sealer
 from chalicelib.settings import Settings, SettingsError
+from chalicelib.storage.accounts import DynamoAccountStore
 from chalicelib.storage.backing import SqsMessageStore
 from chalicelib.storage.errors import translating
-from chalicelib.storage.memory import (
-    MemoryMessageStore,
-    MemoryMoveTaskStore,
-    MemoryPayloadStore,
-    MemoryQuarantineStore,
-    MemoryQueueTable,
-)
 from chalicelib.storage.move_tasks import DynamoMoveTaskStore
 from chalicelib.storage.payloads import S3PayloadStore
 from chalicelib.storage.ports import (
@@ -91,12 +86,6 @@ def aws_ports(conf: Settings, clients: Clients) -> Ports:
         accounts=DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
         tasks=DynamoMoveTaskStore(clients.get("queues"), conf.queues_table),
     )
-
-
-def memory_ports(clock: Clock) -> Ports:
-    """In-memory storage (tests of the domain without moto)."""
-    return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore(),
-                 MemoryQuarantineStore(), MemoryAccountStore(), MemoryMoveTaskStore())
 
 
 def key_service_client(
@@ -286,7 +275,7 @@ def serve_move_task(event: dict[str, Any], lambda_context: Any) -> None:
     """The handler's own asynchronous invocation: work on one message move task.
 
     A failure propagates, so Lambda retries the event (the worker resumes from the
-    stored task; see :mod:`chalicelib.movetasks`)."""
+    stored task; see :mod:`chalicelib.domain.movetasks.tasks`)."""
     with log_context(**lambda_ids(lambda_context)):
         try:
             handler().actions.moves_or_fail().run(event, deadline_from(lambda_context))

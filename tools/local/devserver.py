@@ -1,8 +1,8 @@
-"""The one-command local stack: ``python -m tools.devserver``.
+"""The one-command local stack: ``python -m tools.local.devserver``.
 
 Serves the real Chalice app through Chalice's local gateway (the Lambda proxy
 event of ``chalice local``, one thread per connection) behind sealq's own HTTP
-handler (``tools.localhttp``: API Gateway's body limit, timeouts, SQS-shaped
+handler (``tools.local.httpserver``: API Gateway's body limit, timeouts, SQS-shaped
 errors, no delayed-ACK stall), against an AWS endpoint chosen by
 ``SEALQ_AWS_ENDPOINT``:
 
@@ -40,11 +40,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import container, settings, telemetry
+from chalicelib import settings
+from chalicelib.handler import container
 from chalicelib.keyservice.api import KeyServiceError
+from chalicelib.observability import process as telemetry
 from chalicelib.storage.errors import StorageError
-from tools import admin, localcreds, provision, stats
-from tools.localhttp import Limits, LocalHTTPServer
+from tools.admin import cli as admin
+from tools.local import credentials as localcreds
+from tools.local import provision, stats
+from tools.local.httpserver import Limits, LocalHTTPServer
 
 log = logging.getLogger("sealq.devserver")
 
@@ -320,7 +324,7 @@ def _port(raw: str) -> int:
 
 def _parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.devserver",
+        prog="python -m tools.local.devserver",
         description="Run sealq locally (embedded moto unless SEALQ_AWS_ENDPOINT is set).",
     )
     parser.add_argument("--host", help=f"listen address (SEALQ_HOST, default {DEFAULT_HOST})")

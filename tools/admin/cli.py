@@ -35,14 +35,15 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import container, settings
+from chalicelib import settings
 from chalicelib.auth.accounts import ACTIVE, INACTIVE, Accounts, UnknownAccount, UnknownKey
 from chalicelib.auth.cmks import same_key_forms
-from chalicelib.auth.dynamo import DynamoAccountStore
-from chalicelib.aws import Clients
+from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK
+from chalicelib.handler import container
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.settings import Settings
+from chalicelib.storage.accounts import DynamoAccountStore
 from chalicelib.storage.errors import StorageError
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable

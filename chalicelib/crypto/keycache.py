@@ -11,17 +11,17 @@ import math
 from collections.abc import Mapping
 from typing import TypeVar
 
+from chalicelib.cache import TTLCache
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keyservice.api import DataKey, KeyService, KeyServiceError, key_identity
 from chalicelib.keyservice.refusals import Refusals
-from chalicelib.observability import (
+from chalicelib.observability.metrics import (
     HANDLER_TIER,
     KEY_CACHE_HITS,
     KEY_CACHE_MISSES,
     NO_METRICS,
     Metrics,
 )
-from chalicelib.ttlcache import TTLCache
 
 # Canonical, hashable form of an encryption context: sorted (key, value) pairs.
 _Context = tuple[tuple[str, str], ...]

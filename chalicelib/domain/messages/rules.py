@@ -16,9 +16,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import errors
-from .errors import SqsError
-from .json10 import invalid_value
+from chalicelib import errors
+from chalicelib.errors import SqsError
+from chalicelib.protocol.json10 import invalid_value
 
 MAX_ATTRIBUTES = 10
 MAX_ATTRIBUTE_NAME = 256

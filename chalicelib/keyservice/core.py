@@ -29,6 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import timeouts
+from chalicelib.cache import TTLCache
 from chalicelib.clock import Clock
 from chalicelib.keyservice.api import (
     UNAVAILABLE,
@@ -43,24 +44,23 @@ from chalicelib.keyservice.kms import (
     UNAVAILABLE_MESSAGE,
     Kms,
 )
-from chalicelib.keyservice.records import (
-    KeyRecord,
-    KeyRecords,
-    data_key_id,
-    secret_id,
-)
 from chalicelib.keyservice.refusals import Refusals
-from chalicelib.observability import (
+from chalicelib.observability.logs import log_context
+from chalicelib.observability.metrics import (
     FOR_SECRETS,
     KEY_CACHE_HITS,
     KEY_CACHE_MISSES,
     KEY_SERVICE_TIER,
     NO_METRICS,
     Metrics,
-    log_context,
 )
 from chalicelib.storage.errors import is_transient
-from chalicelib.ttlcache import TTLCache
+from chalicelib.storage.key_records import (
+    KeyRecord,
+    KeyRecords,
+    data_key_id,
+    secret_id,
+)
 
 log = logging.getLogger("sealq.keyservice")
 
@@ -353,13 +353,13 @@ class KeyServiceCore:
 
     def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes:
         """``plaintext`` as an ESDK envelope under the default CMK, bound to ``context``."""
-        from chalicelib.keyservice import envelopes  # the ESDK: only when a secret is sealed
+        from chalicelib.keyservice import sealed_secrets as envelopes
 
         return envelopes.seal(self._secret_kms, self._default_kms_key, context, plaintext)
 
     def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes:
         """The plaintext of an envelope sealed under exactly ``context`` (one KMS Decrypt)."""
-        from chalicelib.keyservice import envelopes  # the ESDK: only when a secret is opened
+        from chalicelib.keyservice import sealed_secrets as envelopes
 
         return envelopes.open_envelope(self._secret_kms, context, sealed)
 

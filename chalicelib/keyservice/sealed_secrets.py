@@ -24,8 +24,8 @@ from aws_encryption_sdk.materials_managers.base import CryptoMaterialsManager
 from aws_encryption_sdk.structures import DataKey as EsdkDataKey
 from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
 
-from chalicelib import esdk_format
-from chalicelib.esdk_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
+from chalicelib.crypto import stored_format as esdk_format
+from chalicelib.crypto.stored_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
 from chalicelib.keyservice.api import ContextError, KeyServiceError
 from chalicelib.keyservice.kms import INVALID_CIPHERTEXT, GeneratedKey, Kms
 

@@ -1,6 +1,6 @@
 """The worker of a message move task: one turn on one task, resumable at any point.
 
-Dispatched by :mod:`chalicelib.movetasks` with the event ``{MOVE_TASK_EVENT:
+Dispatched by :mod:`chalicelib.domain.movetasks.tasks` with the event ``{MOVE_TASK_EVENT:
 {"source_arn", "task_id"[, "settled_version"]}}`` (in AWS an asynchronous invoke of
 the handler's own function, locally a background thread); it works until the task
 ends or its time runs short, then dispatches the same event again.
@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import errors
+from chalicelib.crypto.sealing import SealError, bound_to
+from chalicelib.domain.queues.attributes import parse_arn
+from chalicelib.domain.queues.registry import Queue
 from chalicelib.keyservice.api import KeyServiceError
-from chalicelib.protocol import errors
-from chalicelib.queue_attributes import parse_arn
-from chalicelib.queues import Queue
-from chalicelib.sealing import SealError, bound_to
 from chalicelib.storage import payloads
 from chalicelib.storage.errors import StorageError, Transient
 from chalicelib.storage.ports import (
@@ -44,7 +44,7 @@ from chalicelib.storage.ports import (
 )
 
 if TYPE_CHECKING:
-    from chalicelib.movetasks import MoveTasks
+    from chalicelib.domain.movetasks.tasks import MoveTasks
 
 log = logging.getLogger("sealq.movetasks")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from chalicelib import errors
 from chalicelib.keyservice.api import KMS_ERROR_CODES, UNAVAILABLE, KeyServiceError
-from chalicelib.protocol import errors
 from chalicelib.storage.errors import (
     Denied,
     Gone,

@@ -1,7 +1,7 @@
 """The HTTP edge of a handler container: request in, SQS response out, never a traceback.
 
 This is the error boundary: every failure below becomes an SQS error here. A
-storage or key-service failure maps through :mod:`chalicelib.failures` (transient
+storage or key-service failure maps through :mod:`chalicelib.domain.failures` (transient
 ones to a retryable error); only sealq's own bugs become ``InternalFailure``.
 """
 
@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from chalicelib.actions import Actions, Caller
+from chalicelib import errors
 from chalicelib.auth.sigv4 import Identity, SignedRequest, Verifier
-from chalicelib.failures import access_key_error, key_service_error, storage_error
+from chalicelib.domain.actions import Actions, Caller
+from chalicelib.domain.failures import access_key_error, key_service_error, storage_error
 from chalicelib.keyservice.api import KeyService, KeyServiceError
-from chalicelib.observability import ERRORS, NO_METRICS, REQUESTS, Metrics, log_context
-from chalicelib.protocol import errors, json10
+from chalicelib.observability.logs import log_context
+from chalicelib.observability.metrics import ERRORS, NO_METRICS, REQUESTS, Metrics
+from chalicelib.protocol import json10
 from chalicelib.protocol.wire import wire_for
 from chalicelib.storage.errors import StorageError
 

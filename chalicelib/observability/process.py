@@ -1,6 +1,6 @@
 """This process's metrics recorder (and log format), from the settings on first use.
 
-Both functions use it: the handler through :mod:`chalicelib.container`, the key
+Both functions use it: the handler through :mod:`chalicelib.handler.container`, the key
 service through :mod:`chalicelib.keyservice.process`. It imports nothing of either.
 """
 
@@ -10,7 +10,7 @@ import logging
 import threading
 
 from chalicelib import settings as settings_module
-from chalicelib.observability import Recorder
+from chalicelib.observability.metrics import Recorder
 
 log = logging.getLogger("sealq.telemetry")
 
@@ -26,7 +26,7 @@ def get() -> Recorder:
         if _recorder is None:
             conf = settings_module.get()
             if conf.log_format == "json":
-                from chalicelib.observability import configure_json_logs
+                from chalicelib.observability.logs import configure_json_logs
 
                 configure_json_logs(conf.log_level)
             _recorder = Recorder(publish=conf.metrics == "emf", namespace=conf.metrics_namespace)
