@@ -29,7 +29,6 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from chalicelib import settings
-from chalicelib.auth.accounts import Accounts, AccountStore
 from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.handler import container, frontend
@@ -39,6 +38,8 @@ from chalicelib.keyservice.transport import InProcessTransport
 from chalicelib.observability.metrics import NO_METRICS, Metrics, Recorder
 from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.storage.accounts import DynamoAccountStore
+from chalicelib.storage.ports import AccountStore
+from tools.admin.accounts import Accounts
 
 ENDPOINT = "http://sealq.test"
 REGION = "us-east-1"

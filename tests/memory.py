@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from chalicelib.auth.accounts import AccessKey, Account
 from chalicelib.clock import Clock
 from chalicelib.handler.container import Ports
 from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
@@ -22,6 +21,8 @@ from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
     MIRRORED_ATTRIBUTES,
     RUNNING,
+    AccessKey,
+    Account,
     BackingMessage,
     Change,
     MoveTask,

@@ -10,15 +10,15 @@ import boto3
 import pytest
 
 from chalicelib import settings
-from chalicelib.auth.accounts import INACTIVE, Accounts, secret_context
 from chalicelib.auth.keys import NEGATIVE_TTL, AccessKeyCache
 from chalicelib.auth.sigv4 import Scope, UnknownAccessKey, derive_signing_key
 from chalicelib.clock import FakeClock
-from chalicelib.keyservice.api import KeyServiceError
-from chalicelib.keyservice.sealed_secrets import ACCESS_KEY_CONTEXT
+from chalicelib.keyservice.api import ACCESS_KEY_CONTEXT, KeyServiceError, secret_context
 from chalicelib.storage.errors import Transient
+from chalicelib.storage.ports import INACTIVE
 from tests.harness import REGION
 from tests.memory import MemoryAccountStore, MemoryKeyService
+from tools.admin.accounts import Accounts
 
 DATE = "20260101"
 

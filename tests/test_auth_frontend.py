@@ -17,11 +17,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from chalicelib import errors, settings
-from chalicelib.auth.accounts import INACTIVE, Accounts, NewAccessKey
 from chalicelib.auth.sigv4 import derive_signing_key
 from chalicelib.clock import FakeClock
 from chalicelib.handler import container
 from chalicelib.storage.errors import Transient
+from chalicelib.storage.ports import INACTIVE
 from tests.harness import (
     ENDPOINT,
     REGION,
@@ -33,6 +33,7 @@ from tests.harness import (
     sqs_client,
 )
 from tests.memory import MemoryAccountStore, MemoryKeyService, memory_ports
+from tools.admin.accounts import Accounts, NewAccessKey
 
 TARGET = "AmazonSQS.ListQueues"
 

@@ -14,7 +14,6 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from chalicelib import settings
-from chalicelib.auth.accounts import Accounts
 from chalicelib.clock import FakeClock
 from chalicelib.domain.queues.registry import Queue
 from chalicelib.handler import container
@@ -22,6 +21,7 @@ from chalicelib.storage.ports import Outgoing
 from tests.harness import ENDPOINT, TEST_ACCOUNT, install_test_key, refused, sqs_client
 from tests.memory import MemoryKeyService, memory_ports
 from tests.query_client import query_client
+from tools.admin.accounts import Accounts
 
 B = "222222222222"
 C = "333333333333"

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from chalicelib import settings
 from chalicelib.clock import FakeClock
 from chalicelib.crypto import handles
-from chalicelib.keyservice.refusals import REFUSAL_TTL
+from chalicelib.keyservice.api import REFUSAL_TTL
 from tests.harness import REGION, Fleet, allow_kms_key, signed_handle, sqs_client
 
 ACCOUNT = "000000000000"

@@ -11,8 +11,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import Clock, FakeClock
 from chalicelib.crypto.keycache import HandlerKeyCache
-from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
-from chalicelib.keyservice.refusals import REFUSAL_TTL
+from chalicelib.keyservice.api import REFUSAL_TTL, DataKey, KeyServiceError, key_identity
 
 DEFAULT_CMK = "alias/sealq-default"
 QUEUE_A = "arn:aws:sqs:us-east-1:000000000000:a"

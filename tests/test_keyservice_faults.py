@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import FakeClock
-from chalicelib.keyservice.refusals import REFUSAL_TTL, REMEMBERED
+from chalicelib.keyservice.api import KEY_REFUSALS, REFUSAL_TTL
 from chalicelib.storage.key_records import data_key_id
 from tests.test_keyservice import (
     CMK,
@@ -69,7 +69,7 @@ def test_failed_generate_maps_the_error_and_leaves_no_record(
         request = data_key_request(queue=queue)
         assert data_key_id(queue, CMK, request["context"]) not in record_ids, kms_code
         undo()
-        if sqs_code in REMEMBERED:  # a refused key is not asked again at once...
+        if sqs_code in KEY_REFUSALS:  # a refused key is not asked again at once...
             assert box.core.handle(request)["error"]["code"] == sqs_code
             clock.advance(REFUSAL_TTL)  # ...only after the refusal window
         assert "ok" in box.core.handle(request), kms_code

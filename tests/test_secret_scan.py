@@ -20,13 +20,13 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from chalicelib import settings
-from chalicelib.auth.accounts import Accounts
 from chalicelib.clock import SYSTEM_CLOCK, FakeClock
 from chalicelib.handler.frontend import Frontend
 from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.storage.accounts import DynamoAccountStore
 from tests.harness import REGION, TEST_SECRET, Fleet, auth_secrets, forms, sqs_client
 from tests.test_invariants import everything_stored
+from tools.admin.accounts import Accounts
 
 
 def derived_keys(secret: str) -> list[bytes]:

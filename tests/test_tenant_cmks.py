@@ -154,9 +154,9 @@ def test_disallow_takes_it_back_within_the_cache_ttl(
 def test_a_second_account_cannot_use_the_first_accounts_key(
     fleet: Fleet, cmk: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chalicelib.auth.accounts import Accounts
     from chalicelib.clock import SYSTEM_CLOCK
     from chalicelib.storage.accounts import DynamoAccountStore
+    from tools.admin.accounts import Accounts
 
     conf = settings.get()
     store = DynamoAccountStore(boto3.client("dynamodb", region_name=REGION), conf.accounts_table)
@@ -205,7 +205,7 @@ def test_when_the_accounts_cannot_be_read_the_key_is_refused_never_allowed(
 
 
 def test_same_key_forms_pair_alias_name_with_alias_arn_and_key_id_with_key_arn() -> None:
-    from chalicelib.auth.cmks import same_key_forms
+    from tools.admin.accounts import same_key_forms
 
     own = {"region": "us-east-1", "account": "111122223333"}
     alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/tenant"

@@ -7,8 +7,8 @@ tenant's — as its queue's ``KmsMasterKeyId``. The operator allows keys per acc
 account. Values are compared as given (an alias, key id or ARN): the handler has
 no KMS permission to resolve one form into another. The operator's command
 (which has) stores, with the key as written, the forms of it that name the same key
-for sealq's role (:func:`same_key_forms`): an alias name and its alias ARN, a key id
-and its key ARN, in the service's own account and region.
+for sealq's role (``tools.admin.accounts.same_key_forms``): an alias name and its
+alias ARN, a key id and its key ARN, in the service's own account and region.
 
 Warm path: only CreateQueue and SetQueueAttributes naming a key other than the
 default ask, and an account's allowed keys are read at most every ``ttl``
@@ -19,12 +19,10 @@ request is refused (retryably when transient), never allowed.
 
 from __future__ import annotations
 
-import re
-
 from chalicelib import errors
-from chalicelib.auth.accounts import AccountStore
 from chalicelib.cache import TTLCache
 from chalicelib.clock import Clock
+from chalicelib.storage.ports import AccountStore
 
 DEFAULT_TTL = 30.0
 
@@ -35,31 +33,6 @@ def not_allowed(cmk: str) -> errors.SqsError:
         "KmsAccessDenied",
         f"The caller is not allowed to use the KMS key {cmk} for this account's queues.",
     )
-
-
-_KMS_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):([0-9]{12}):(key|alias)/(.+)", re.ASCII)
-
-
-def same_key_forms(cmk: str, *, region: str, account: str | None) -> frozenset[str]:
-    """``cmk`` and the other ways of writing the same key that KMS resolves identically
-    for sealq's own role: in the service's ``account`` and ``region``, an alias name and
-    its alias ARN (``alias/x`` and ``arn:aws:kms:R:A:alias/x``), a key id and its key
-    ARN. Nothing else is the same: an alias ARN of another account names that account's
-    alias, and an alias is never its target key (it can be re-pointed). With ``account``
-    unknown, only ``cmk`` itself."""
-    forms = {cmk}
-    if account is None:
-        return frozenset(forms)
-    arn = _KMS_ARN.fullmatch(cmk)
-    if arn is not None:
-        _, arn_region, arn_account, kind, name = arn.groups()
-        if arn_region == region and arn_account == account:
-            forms.add(f"alias/{name}" if kind == "alias" else name)
-    elif cmk.startswith("alias/"):
-        forms.add(f"arn:aws:kms:{region}:{account}:{cmk}")
-    elif "/" not in cmk and ":" not in cmk:
-        forms.add(f"arn:aws:kms:{region}:{account}:key/{cmk}")
-    return frozenset(forms)
 
 
 class AllowedKeys:
@@ -84,17 +57,12 @@ class AllowedKeys:
             raise not_allowed(cmk)
 
     def _allowed(self, account: str) -> frozenset[str]:
-        found = self._cache.get(account)
-        if found is not None:
-            return found
-        with self._cache.lock_for(account):
-            found = self._cache.get(account)
-            if found is not None:
-                return found
+        def load() -> tuple[frozenset[str], float]:
             record = self._store.get_account(account)
             found = record.kms_keys if record is not None else frozenset()
-            self._cache.put(account, found, self._clock.now() + self._ttl)
-            return found
+            return found, self._clock.now() + self._ttl
+
+        return self._cache.get_or_load(account, load)
 
     def clear(self) -> None:
         self._cache.clear()

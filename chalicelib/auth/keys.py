@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from chalicelib.auth.accounts import AccessKey, AccountStore, secret_context
 from chalicelib.auth.sigv4 import ResolvedKey, Scope, UnknownAccessKey, derive_signing_key
 from chalicelib.cache import TTLCache
 from chalicelib.clock import Clock
-from chalicelib.keyservice.api import SecretService
+from chalicelib.keyservice.api import SecretService, secret_context
+from chalicelib.storage.ports import AccessKey, AccountStore
 
 DEFAULT_TTL = 30.0
 NEGATIVE_TTL = 5.0
@@ -48,41 +48,29 @@ class AccessKeyCache:
             max_entries * 2, clock)
 
     def resolve(self, scope: Scope) -> ResolvedKey:
-        record = self._record(scope.access_key_id)
+        record = self._records.get_or_load(
+            scope.access_key_id, lambda: self._load_record(scope.access_key_id))
         if record.key is None or not record.key.active:
             raise UnknownAccessKey(scope.access_key_id)
-        slot = (scope.access_key_id, record.digest, scope.date, scope.region, scope.service)
-        found = self._signing.get(slot)
-        if found is None:
-            with self._signing.lock_for(slot):
-                found = self._signing.get(slot)
-                if found is None:
-                    secret = self._secrets.open_secret(
-                        context=secret_context(scope.access_key_id),
-                        sealed=record.key.sealed_secret,
-                    ).decode("ascii")
-                    found = derive_signing_key(secret, scope.date, scope.region, scope.service)
-                    del secret
-                    self._signing.put(slot, found, self._clock.now() + SIGNING_KEY_TTL)
-        return ResolvedKey(record.key.account, found)
+        key = record.key
 
-    def _record(self, access_key_id: str) -> _Record:
-        found = self._records.get(access_key_id)
-        if found is not None:
-            return found
-        with self._records.lock_for(access_key_id):
-            found = self._records.get(access_key_id)
-            if found is not None:
-                return found
-            key = self._store.get_key(access_key_id)
-            if key is None:
-                found = _Record(None)
-                ttl = min(self._ttl, NEGATIVE_TTL)
-            else:
-                found = _Record(key, hashlib.sha256(key.sealed_secret).digest())
-                ttl = self._ttl
-            self._records.put(access_key_id, found, self._clock.now() + ttl)
-            return found
+        def derive() -> tuple[bytes, float]:
+            secret = self._secrets.open_secret(
+                context=secret_context(scope.access_key_id), sealed=key.sealed_secret,
+            ).decode("ascii")
+            derived = derive_signing_key(secret, scope.date, scope.region, scope.service)
+            del secret
+            return derived, self._clock.now() + SIGNING_KEY_TTL
+
+        slot = (scope.access_key_id, record.digest, scope.date, scope.region, scope.service)
+        return ResolvedKey(key.account, self._signing.get_or_load(slot, derive))
+
+    def _load_record(self, access_key_id: str) -> tuple[_Record, float]:
+        key = self._store.get_key(access_key_id)
+        if key is None:
+            return _Record(None), self._clock.now() + min(self._ttl, NEGATIVE_TTL)
+        digest = hashlib.sha256(key.sealed_secret).digest()
+        return _Record(key, digest), self._clock.now() + self._ttl
 
     def clear(self) -> None:
         self._records.clear()

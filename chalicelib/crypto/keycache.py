@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TypeVar
 
 from chalicelib.cache import TTLCache
 from chalicelib.clock import SYSTEM_CLOCK, Clock
-from chalicelib.keyservice.api import DataKey, KeyService, KeyServiceError, key_identity
-from chalicelib.keyservice.refusals import Refusals
+from chalicelib.keyservice.api import (
+    DataKey,
+    KeyService,
+    KeyServiceError,
+    key_identity,
+    refusal_ttl,
+)
 from chalicelib.observability.metrics import (
     HANDLER_TIER,
     KEY_CACHE_HITS,
@@ -25,7 +29,6 @@ from chalicelib.observability.metrics import (
 
 # Canonical, hashable form of an encryption context: sorted (key, value) pairs.
 _Context = tuple[tuple[str, str], ...]
-_Found = TypeVar("_Found", DataKey, bytes)
 
 
 def _canonical(context: Mapping[str, str]) -> _Context:
@@ -63,9 +66,11 @@ class HandlerKeyCache:
         self._decrypt_ttl = float(decrypt_ttl)
         # Cache keys include the context: a key generated under another context would
         # make a message that the stock KMS provider cannot open (invariant 3).
-        self._encrypt: TTLCache[tuple[str, str, _Context], DataKey] = TTLCache(max_entries, clock)
-        self._decrypt: TTLCache[bytes, bytes] = TTLCache(max_entries, clock)
-        self._refused = Refusals(clock, max_entries)
+        # A key KMS refused is not asked for again for a few seconds (negative caching).
+        self._encrypt: TTLCache[tuple[str, str, _Context], DataKey] = TTLCache(
+            max_entries, clock, remember=refusal_ttl)
+        self._decrypt: TTLCache[bytes, bytes] = TTLCache(max_entries, clock,
+                                                         remember=refusal_ttl)
 
     def encryption_key(
         self, *, queue_arn: str, cmk: str, context: Mapping[str, str], reuse_period: int
@@ -75,80 +80,43 @@ class HandlerKeyCache:
         Raises KeyServiceError as the service raised it, or with code InternalFailure
         if the service keeps handing out keys that are already past their deadline.
         """
-        cache_key = (queue_arn, cmk, _canonical(context))
-        found = self._encrypt.get(cache_key)
-        if found is not None:
-            return self._hit(found)
-        self._refused.check(cache_key)
-        with self._encrypt.lock_for(cache_key):
-            found = self._encrypt.get(cache_key)
-            if found is not None:
-                return self._hit(found)  # another thread just loaded it
-            self._refused.check(cache_key)
-            self._metrics.add(KEY_CACHE_MISSES, Tier=HANDLER_TIER)
+
+        def load() -> tuple[DataKey, float]:
             # A key service whose clock runs ahead (or whose current key just ran out)
             # can hand out a key that is already expired here: ask once more, then fail.
             for _ in range(2):
-                try:
-                    key = self._service.data_key(
-                        queue_arn=queue_arn, cmk=cmk, context=context,
-                        reuse_period=reuse_period,
-                    )
-                except KeyServiceError as err:
-                    self._refused.remember(cache_key, err)
-                    raise
+                key = self._service.data_key(
+                    queue_arn=queue_arn, cmk=cmk, context=context, reuse_period=reuse_period)
                 now = self._clock.now()
-                self._remember_decrypted(key.encrypted, key.cmk_arn, context, key.plaintext, now)
+                # Seed the decrypt side: opening our own messages never asks the service.
+                self._decrypt.put(
+                    key_identity(encrypted=key.encrypted, cmk_arn=key.cmk_arn, context=context),
+                    key.plaintext, now + self._decrypt_ttl)
                 if now < key.deadline:
-                    self._encrypt.put(cache_key, key, key.deadline)
-                    return key
-        raise KeyServiceError(
-            "InternalFailure", "the key service returned a data key past its deadline"
-        )
+                    return key, key.deadline
+            raise KeyServiceError(
+                "InternalFailure", "the key service returned a data key past its deadline")
+
+        return self._encrypt.get_or_load(
+            (queue_arn, cmk, _canonical(context)), load, counted=self._count)
 
     def decryption_key(
         self, *, encrypted: bytes, cmk_arn: str, context: Mapping[str, str]
     ) -> bytes:
         """The plaintext of an encrypted data key; asks the key service only on a miss."""
-        identity = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
-        found = self._decrypt.get(identity)
-        if found is not None:
-            return self._hit(found)
-        self._refused.check(identity)
-        with self._decrypt.lock_for(identity):
-            found = self._decrypt.get(identity)
-            if found is not None:
-                return self._hit(found)
-            self._refused.check(identity)
-            self._metrics.add(KEY_CACHE_MISSES, Tier=HANDLER_TIER)
-            try:
-                plaintext = self._service.decrypt_key(
-                    encrypted=encrypted, cmk_arn=cmk_arn, context=context
-                )
-            except KeyServiceError as err:
-                self._refused.remember(identity, err)
-                raise
-            self._decrypt.put(identity, plaintext, self._clock.now() + self._decrypt_ttl)
-            return plaintext
 
-    def _hit(self, found: _Found) -> _Found:
-        self._metrics.add(KEY_CACHE_HITS, Tier=HANDLER_TIER)
-        return found
+        def load() -> tuple[bytes, float]:
+            plaintext = self._service.decrypt_key(
+                encrypted=encrypted, cmk_arn=cmk_arn, context=context)
+            return plaintext, self._clock.now() + self._decrypt_ttl
+
+        identity = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
+        return self._decrypt.get_or_load(identity, load, counted=self._count)
+
+    def _count(self, hit: bool) -> None:
+        self._metrics.add(KEY_CACHE_HITS if hit else KEY_CACHE_MISSES, Tier=HANDLER_TIER)
 
     def clear(self) -> None:
         """Forget every key (tests; a moto backend reset)."""
         self._encrypt.clear()
         self._decrypt.clear()
-        self._refused.clear()
-
-    def _remember_decrypted(
-        self,
-        encrypted: bytes,
-        cmk_arn: str,
-        context: Mapping[str, str],
-        plaintext: bytes,
-        now: float,
-    ) -> None:
-        """Seed the decrypt side so opening our own messages never asks the key service."""
-        identity = key_identity(encrypted=encrypted, cmk_arn=cmk_arn, context=context)
-        self._decrypt.put(identity, plaintext, now + self._decrypt_ttl)

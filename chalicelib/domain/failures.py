@@ -11,13 +11,7 @@ import logging
 
 from chalicelib import errors
 from chalicelib.keyservice.api import KMS_ERROR_CODES, UNAVAILABLE, KeyServiceError
-from chalicelib.storage.errors import (
-    Denied,
-    Gone,
-    PurgeInProgress,
-    StorageError,
-    Transient,
-)
+from chalicelib.storage.errors import Denied, Gone, PurgeInProgress, StorageError, Transient
 
 log = logging.getLogger("sealq.failures")
 

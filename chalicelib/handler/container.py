@@ -21,7 +21,6 @@ import boto3
 
 from chalicelib import errors
 from chalicelib import settings as settings_module
-from chalicelib.auth.accounts import AccountStore
 from chalicelib.auth.cmks import AllowedKeys
 from chalicelib.auth.keys import AccessKeyCache
 from chalicelib.auth.sigv4 import Verifier
@@ -48,10 +47,10 @@ from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.accounts import DynamoAccountStore
 from chalicelib.storage.backing import SqsMessageStore
-from chalicelib.storage.errors import translating
 from chalicelib.storage.move_tasks import DynamoMoveTaskStore
 from chalicelib.storage.payloads import S3PayloadStore
 from chalicelib.storage.ports import (
+    AccountStore,
     MessageStore,
     MoveTaskStore,
     PayloadStore,
@@ -60,6 +59,7 @@ from chalicelib.storage.ports import (
 )
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
+from chalicelib.storage.translate import translating
 
 log = logging.getLogger("sealq.container")
 

@@ -90,9 +90,33 @@ class KeyServiceError(Exception):
     """A failure the key service reports; ``code`` is an SQS error code."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(code, message)
         self.code = code
         self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+# Refusals about a key itself (disabled, deleted, denied, not its ciphertext), which
+# both tiers remember for REFUSAL_TTL seconds: a disabled or deleted key costs one KMS
+# call per tier and window, not one per request (a queue full of messages under a
+# disabled key would otherwise cost a Decrypt per message and receive). Throttling
+# and outages are not remembered.
+KEY_REFUSALS = frozenset({
+    "KmsDisabled", "KmsNotFound", "KmsAccessDenied", "KmsInvalidState",
+    "KmsInvalidKeyUsage", "KmsOptInRequired", "InvalidCiphertext",
+})
+# Long enough to spare KMS a burst, short enough that a key enabled again is used
+# again almost at once.
+REFUSAL_TTL = 5.0
+
+
+def refusal_ttl(err: Exception) -> float | None:
+    """How long a cache remembers ``err`` (see :data:`KEY_REFUSALS`); None: not at all."""
+    if isinstance(err, KeyServiceError) and err.code in KEY_REFUSALS:
+        return REFUSAL_TTL
+    return None
 
 
 class KeyService(Protocol):
@@ -127,3 +151,12 @@ class SecretService(Protocol):
     def seal_secret(self, *, context: Mapping[str, str], plaintext: bytes) -> bytes: ...
 
     def open_secret(self, *, context: Mapping[str, str], sealed: bytes) -> bytes: ...
+
+
+# The only context an access key's sealed secret may carry: the access key it belongs to.
+ACCESS_KEY_CONTEXT = "sealq:access-key-id"
+
+
+def secret_context(access_key_id: str) -> dict[str, str]:
+    """The encryption context a key's secret is sealed under."""
+    return {ACCESS_KEY_CONTEXT: access_key_id}

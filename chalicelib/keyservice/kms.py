@@ -21,7 +21,7 @@ from chalicelib.observability.metrics import (
     NO_METRICS,
     Metrics,
 )
-from chalicelib.storage.errors import is_transient
+from chalicelib.storage.translate import is_transient
 
 INTERNAL_FAILURE = "InternalFailure"
 # Not an SQS code: the ciphertext does not open under this key and context (wrong

@@ -26,11 +26,9 @@ from aws_encryption_sdk.structures import EncryptedDataKey, MasterKeyInfo
 
 from chalicelib.crypto import stored_format as esdk_format
 from chalicelib.crypto.stored_format import KMS_KEY_ARN, MALFORMED, PROVIDER_ID, SUITE
-from chalicelib.keyservice.api import ContextError, KeyServiceError
+from chalicelib.keyservice.api import ACCESS_KEY_CONTEXT, ContextError, KeyServiceError
 from chalicelib.keyservice.kms import INVALID_CIPHERTEXT, GeneratedKey, Kms
 
-# The only context an envelope may carry: the access key it belongs to.
-ACCESS_KEY_CONTEXT = "sealq:access-key-id"
 _REFUSED = "The sealed secret does not open under this context."
 _CLIENT = aws_encryption_sdk.EncryptionSDKClient(
     commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, max_encrypted_data_keys=1

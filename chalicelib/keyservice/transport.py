@@ -16,8 +16,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.keyservice.api import UNAVAILABLE, DataKey, KeyServiceError
 from chalicelib.observability.logs import current
 from chalicelib.observability.metrics import (
@@ -26,7 +24,8 @@ from chalicelib.observability.metrics import (
     NO_METRICS,
     Metrics,
 )
-from chalicelib.storage.errors import Transient, translate
+from chalicelib.storage.errors import StorageError, Transient
+from chalicelib.storage.translate import translating
 
 log = logging.getLogger("sealq.keyservice.transport")
 
@@ -70,14 +69,14 @@ class LambdaTransport:
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            resp = self._lambda.invoke(
-                FunctionName=self._function,
-                InvocationType="RequestResponse",
-                Payload=json.dumps(payload).encode("utf-8"),
-            )
-            body = resp["Payload"].read()
-        except (ClientError, BotoCoreError) as err:  # a transport never raises
-            failure = translate("lambda", err)
+            with translating("lambda"):
+                resp = self._lambda.invoke(
+                    FunctionName=self._function,
+                    InvocationType="RequestResponse",
+                    Payload=json.dumps(payload).encode("utf-8"),
+                )
+                body = resp["Payload"].read()
+        except StorageError as failure:  # a transport never raises
             log.error("key service invoke failed: %s %s", type(failure).__name__, failure.code)
             if isinstance(failure, Transient):
                 return _failure(UNREACHABLE_MESSAGE, UNAVAILABLE)

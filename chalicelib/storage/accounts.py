@@ -11,18 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from chalicelib.auth.accounts import AccessKey, Account
-from chalicelib.storage.errors import translating
+from chalicelib.storage.errors import Conflict
+from chalicelib.storage.ports import AccessKey, Account
+from chalicelib.storage.translate import translating
 
 _SERVICE = "dynamodb"
 _ACCOUNT = "account#"
 _KEY = "key#"
-
-
-def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _account(item: Mapping[str, Any]) -> Account:
@@ -51,13 +46,11 @@ class DynamoAccountStore:
 
     def _conditional(self, call: Callable[..., Any], **request: Any) -> bool:
         """One conditional write; False when its condition failed."""
-        with translating(_SERVICE):
-            try:
+        try:
+            with translating(_SERVICE):
                 call(TableName=self._table, **request)
-            except ClientError as err:
-                if _conditional_failed(err):
-                    return False
-                raise
+        except Conflict:
+            return False
         return True
 
     def _put_new(self, item: dict[str, Any]) -> bool:

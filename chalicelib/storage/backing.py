@@ -18,14 +18,9 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from chalicelib.storage.errors import (
-    InvalidReceipt,
-    NotInflight,
-    Refused,
-    StorageError,
-    translating,
-)
+from chalicelib.storage.errors import InvalidReceipt, NotInflight, Refused, StorageError
 from chalicelib.storage.ports import MIRRORED_ATTRIBUTES, BackingMessage, Outgoing
+from chalicelib.storage.translate import translating
 
 log = logging.getLogger("sealq.storage")
 

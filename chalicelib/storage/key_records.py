@@ -4,7 +4,8 @@ A data-key record holds only the *encrypted* DEK, the CMK ARN it is encrypted
 under, when it was generated and its deadline, plus a lease (owner, expiry) that
 elects the one container allowed to call GenerateDataKey. Every write is
 conditional, so concurrent containers can never overwrite each other's key.
-Plaintext never passes through this module.
+Plaintext never passes through this module. Failures leave as
+:class:`~chalicelib.storage.errors.StorageError`; a lost condition is False.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from chalicelib.storage.errors import Conflict
+from chalicelib.storage.translate import translating
+
+_SERVICE = "dynamodb"
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,6 @@ def _num(value: float) -> dict[str, str]:
     return {"N": repr(float(value))}
 
 
-def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _key_from_item(item: dict[str, Any], time_attr: str) -> KeyRecord | None:
     if "encrypted" not in item or "cmk_arn" not in item or time_attr not in item:
         return None
@@ -81,9 +81,10 @@ class KeyRecords:
         self._table = table
 
     def _get(self, record_id: str) -> dict[str, Any]:
-        resp = self._ddb.get_item(
-            TableName=self._table, Key={"id": {"S": record_id}}, ConsistentRead=True
-        )
+        with translating(_SERVICE):
+            resp = self._ddb.get_item(
+                TableName=self._table, Key={"id": {"S": record_id}}, ConsistentRead=True
+            )
         item: dict[str, Any] = resp.get("Item") or {}
         return item
 
@@ -109,53 +110,51 @@ class KeyRecords:
         written as two comparisons since DynamoDB conditions have no ``min``.
         """
         try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"id": {"S": record_id}},
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
-                ConditionExpression=(
-                    "(attribute_not_exists(deadline) OR deadline <= :valid_after"
-                    " OR generated_at <= :generated_before)"
-                    " AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
-                ),
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": _num(until),
-                    ":valid_after": _num(valid_after),
-                    ":generated_before": _num(valid_after - reuse_period),
-                    ":now": _num(now),
-                },
-            )
-        except ClientError as err:
-            if _conditional_failed(err):
-                return False
-            raise
+            with translating(_SERVICE):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"id": {"S": record_id}},
+                    UpdateExpression="SET lease_owner = :owner, lease_until = :until",
+                    ConditionExpression=(
+                        "(attribute_not_exists(deadline) OR deadline <= :valid_after"
+                        " OR generated_at <= :generated_before)"
+                        " AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":owner": {"S": owner},
+                        ":until": _num(until),
+                        ":valid_after": _num(valid_after),
+                        ":generated_before": _num(valid_after - reuse_period),
+                        ":now": _num(now),
+                    },
+                )
+        except Conflict:
+            return False
         return True
 
     def complete(self, record_id: str, owner: str, key: KeyRecord) -> bool:
         """Store the new key and drop the lease, only if ``owner`` still holds it."""
         try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"id": {"S": record_id}},
-                UpdateExpression=(
-                    "SET encrypted = :encrypted, cmk_arn = :cmk_arn,"
-                    " generated_at = :generated_at, deadline = :deadline"
-                    " REMOVE lease_owner, lease_until"
-                ),
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={
-                    ":encrypted": {"B": key.encrypted},
-                    ":cmk_arn": {"S": key.cmk_arn},
-                    ":generated_at": _num(key.generated_at),
-                    ":deadline": _num(key.deadline),
-                    ":owner": {"S": owner},
-                },
-            )
-        except ClientError as err:
-            if _conditional_failed(err):
-                return False
-            raise
+            with translating(_SERVICE):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"id": {"S": record_id}},
+                    UpdateExpression=(
+                        "SET encrypted = :encrypted, cmk_arn = :cmk_arn,"
+                        " generated_at = :generated_at, deadline = :deadline"
+                        " REMOVE lease_owner, lease_until"
+                    ),
+                    ConditionExpression="lease_owner = :owner",
+                    ExpressionAttributeValues={
+                        ":encrypted": {"B": key.encrypted},
+                        ":cmk_arn": {"S": key.cmk_arn},
+                        ":generated_at": _num(key.generated_at),
+                        ":deadline": _num(key.deadline),
+                        ":owner": {"S": owner},
+                    },
+                )
+        except Conflict:
+            return False
         return True
 
     def release(self, record_id: str, owner: str) -> None:
@@ -165,27 +164,27 @@ class KeyRecords:
         """
         values = {":owner": {"S": owner}}
         try:
-            self._ddb.delete_item(
-                TableName=self._table,
-                Key={"id": {"S": record_id}},
-                ConditionExpression="lease_owner = :owner AND attribute_not_exists(encrypted)",
-                ExpressionAttributeValues=values,
-            )
+            with translating(_SERVICE):
+                self._ddb.delete_item(
+                    TableName=self._table,
+                    Key={"id": {"S": record_id}},
+                    ConditionExpression="lease_owner = :owner AND attribute_not_exists(encrypted)",
+                    ExpressionAttributeValues=values,
+                )
             return
-        except ClientError as err:
-            if not _conditional_failed(err):
-                raise
+        except Conflict:
+            pass
         try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"id": {"S": record_id}},
-                UpdateExpression="REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as err:
-            if not _conditional_failed(err):
-                raise
+            with translating(_SERVICE):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"id": {"S": record_id}},
+                    UpdateExpression="REMOVE lease_owner, lease_until",
+                    ConditionExpression="lease_owner = :owner",
+                    ExpressionAttributeValues=values,
+                )
+        except Conflict:
+            pass
 
     def read_secret(self, record_id: str) -> KeyRecord | None:
         """A secret's encrypted record (no deadline: secrets live as long as the deployment)."""
@@ -194,18 +193,17 @@ class KeyRecords:
     def put_secret(self, record_id: str, encrypted: bytes, cmk_arn: str, now: float) -> bool:
         """Store a secret unless one exists; False means another container won."""
         try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item={
-                    "id": {"S": record_id},
-                    "encrypted": {"B": encrypted},
-                    "cmk_arn": {"S": cmk_arn},
-                    "created_at": _num(now),
-                },
-                ConditionExpression="attribute_not_exists(id)",
-            )
-        except ClientError as err:
-            if _conditional_failed(err):
-                return False
-            raise
+            with translating(_SERVICE):
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={
+                        "id": {"S": record_id},
+                        "encrypted": {"B": encrypted},
+                        "cmk_arn": {"S": cmk_arn},
+                        "created_at": _num(now),
+                    },
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+        except Conflict:
+            return False
         return True

@@ -11,7 +11,8 @@ import json
 import secrets
 from typing import Any
 
-from chalicelib.storage.errors import Gone, StorageError, translating
+from chalicelib.storage.errors import Gone, StorageError
+from chalicelib.storage.translate import translating
 
 POINTER_TAG = "sealq-s3"
 KEY_PREFIX = "payloads/"

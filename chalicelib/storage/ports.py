@@ -1,4 +1,5 @@
-"""The storage ports the domain talks to: queue table, message store, payload store.
+"""The storage ports the domain talks to: queue table, message store, payload store,
+quarantine, move tasks, accounts.
 
 Each has an AWS adapter (DynamoDB, SQS, S3) and an in-memory implementation
 (:mod:`tests.memory`). Every method either returns or raises a
@@ -249,4 +250,65 @@ class MoveTaskStore(Protocol):
     def request_cancel(self, source_arn: str, task_id: str) -> MoveTask | None:
         """Mark a RUNNING task for cancelling; the stored task (changed or not), None
         when there is no such task."""
+        ...
+
+
+# -- accounts and access keys ------------------------------------------------------------
+
+ACTIVE = "Active"
+INACTIVE = "Inactive"
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    name: str
+    created_at: float
+    kms_keys: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """An access key as stored: ``sealed_secret`` is the key service's envelope."""
+
+    access_key_id: str
+    account: str
+    status: str
+    created_at: float
+    sealed_secret: bytes = field(repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+class AccountStore(Protocol):
+    """Where accounts and access keys live (DynamoDB, or memory in tests)."""
+
+    def put_account(self, account: Account) -> bool:
+        """Store a new account; False when its id is taken."""
+        ...
+
+    def get_account(self, account_id: str) -> Account | None: ...
+
+    def list_accounts(self) -> list[Account]: ...
+
+    def set_kms_key(self, account_id: str, cmk: str, allowed: bool) -> bool:
+        """Allow or disallow a CMK for an account; False when there is no such account."""
+        ...
+
+    def put_key(self, key: AccessKey) -> bool:
+        """Store a new access key; False when its id is taken."""
+        ...
+
+    def get_key(self, access_key_id: str) -> AccessKey | None: ...
+
+    def list_keys(self, account_id: str) -> list[AccessKey]: ...
+
+    def set_key_status(self, access_key_id: str, status: str) -> bool:
+        """False when there is no such key."""
+        ...
+
+    def delete_key(self, access_key_id: str) -> bool:
+        """False when there was no such key."""
         ...

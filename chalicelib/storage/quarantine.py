@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.storage.errors import translating
+from chalicelib.storage.translate import translating
 
 PREFIX = "quarantine/"
 _SERVICE = "s3"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.storage.errors import Conflict, translating
+from chalicelib.storage.errors import Conflict
 from chalicelib.storage.ports import Change, QueueRecord
+from chalicelib.storage.translate import translating
 
 _SERVICE = "dynamodb"
 

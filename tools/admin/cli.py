@@ -36,8 +36,6 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import settings
-from chalicelib.auth.accounts import ACTIVE, INACTIVE, Accounts, UnknownAccount, UnknownKey
-from chalicelib.auth.cmks import same_key_forms
 from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK
 from chalicelib.handler import container
@@ -45,8 +43,10 @@ from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.settings import Settings
 from chalicelib.storage.accounts import DynamoAccountStore
 from chalicelib.storage.errors import StorageError
+from chalicelib.storage.ports import ACTIVE, INACTIVE
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
+from tools.admin.accounts import Accounts, UnknownAccount, UnknownKey, same_key_forms
 
 # command -> its positional arguments
 COMMANDS: dict[str, tuple[str, ...]] = {

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib.auth.accounts import Accounts
+from tools.admin.accounts import Accounts
 
 PROFILE = "sealq-local"
 LOCAL_ACCOUNT_NAME = "local"

@@ -26,19 +26,11 @@ from chalicelib.crypto.sealing import Accept, Sealer, SealError
 from chalicelib.domain.failures import key_service_error, storage_error
 from chalicelib.domain.messages.rules import serialize_message_attributes
 from chalicelib.domain.queues.registry import Queue
-from chalicelib.keyservice.api import KeyServiceError
-from chalicelib.keyservice.refusals import REMEMBERED
+from chalicelib.keyservice.api import KEY_REFUSALS, KeyServiceError
 from chalicelib.observability.metrics import NO_METRICS, QUARANTINED_MESSAGES, Metrics
 from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body, md5_of_system_attributes
 from chalicelib.storage import payloads
-from chalicelib.storage.errors import (
-    Gone,
-    InvalidReceipt,
-    NotInflight,
-    Refused,
-    StorageError,
-    classify,
-)
+from chalicelib.storage.errors import Gone, InvalidReceipt, NotInflight, Refused, StorageError
 from chalicelib.storage.ports import (
     BackingMessage,
     MessageStore,
@@ -49,6 +41,7 @@ from chalicelib.storage.ports import (
 from chalicelib.storage.ports import (
     Outgoing as BackingOutgoing,
 )
+from chalicelib.storage.translate import classify
 
 log = logging.getLogger("sealq.messages")
 
@@ -496,7 +489,7 @@ class Messages:
             opened = self._sealer.open(sealed, accept=accept)
             envelope = _decode_envelope(opened.plaintext)
         except KeyServiceError as err:
-            if err.code in REMEMBERED:  # about this message's own key
+            if err.code in KEY_REFUSALS:  # about this message's own key
                 raise _Refused(key_service_error_for_message(err)) from None
             raise key_service_error(err) from None
         except Gone:

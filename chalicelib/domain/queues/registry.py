@@ -153,16 +153,14 @@ class Registry:
 
     def get(self, account: str, name: str) -> Queue:
         """The queue, or QueueDoesNotExist."""
-        cached = self._cache.get((account, name))
-        if cached is not None:
-            return cached
-        record = self._table.get(account, name)
-        if record is None:
-            raise errors.queue_does_not_exist()
-        queue = self._wrap(record)
-        if self._ttl > 0:
-            self._cache.put((account, name), queue, self._local.now() + self._ttl)
-        return queue
+
+        def load() -> tuple[Queue, float]:
+            record = self._table.get(account, name)
+            if record is None:
+                raise errors.queue_does_not_exist()
+            return self._wrap(record), self._local.now() + self._ttl
+
+        return self._cache.get_or_load((account, name), load)
 
     def get_fresh(self, account: str, name: str) -> Queue:
         self.forget(account, name)

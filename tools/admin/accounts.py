@@ -1,47 +1,22 @@
-"""Accounts and access keys: records, the store port, its in-memory implementation,
-and the operator's operations on them (the admin plane).
+"""The operator's operations on accounts, access keys and allowed CMKs (the admin plane).
 
 A secret access key is stored only sealed by the key service (an ESDK envelope
 bound to its access key id); it is shown once, when created, and never logged.
+Handlers only read what is written here (``chalicelib.auth.keys``, ``chalicelib.auth.cmks``).
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from chalicelib.clock import Clock
-from chalicelib.keyservice.api import SecretService
-from chalicelib.keyservice.sealed_secrets import ACCESS_KEY_CONTEXT
+from chalicelib.keyservice.api import SecretService, secret_context
+from chalicelib.storage.ports import ACTIVE, INACTIVE, AccessKey, Account, AccountStore
 
-ACTIVE = "Active"
-INACTIVE = "Inactive"
 _KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-
-
-@dataclass(frozen=True)
-class Account:
-    account_id: str
-    name: str
-    created_at: float
-    kms_keys: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class AccessKey:
-    """An access key as stored: ``sealed_secret`` is the key service's envelope."""
-
-    access_key_id: str
-    account: str
-    status: str
-    created_at: float
-    sealed_secret: bytes = field(repr=False)
-
-    @property
-    def active(self) -> bool:
-        return self.status == ACTIVE
 
 
 @dataclass(frozen=True)
@@ -55,43 +30,6 @@ class NewAccessKey:
     def as_json(self) -> dict[str, str]:
         return {"AccountId": self.account, "AccessKeyId": self.access_key_id,
                 "SecretAccessKey": self.secret_access_key}
-
-
-class AccountStore(Protocol):
-    """Where accounts and access keys live (DynamoDB, or memory in tests)."""
-
-    def put_account(self, account: Account) -> bool:
-        """Store a new account; False when its id is taken."""
-        ...
-
-    def get_account(self, account_id: str) -> Account | None: ...
-
-    def list_accounts(self) -> list[Account]: ...
-
-    def set_kms_key(self, account_id: str, cmk: str, allowed: bool) -> bool:
-        """Allow or disallow a CMK for an account; False when there is no such account."""
-        ...
-
-    def put_key(self, key: AccessKey) -> bool:
-        """Store a new access key; False when its id is taken."""
-        ...
-
-    def get_key(self, access_key_id: str) -> AccessKey | None: ...
-
-    def list_keys(self, account_id: str) -> list[AccessKey]: ...
-
-    def set_key_status(self, access_key_id: str, status: str) -> bool:
-        """False when there is no such key."""
-        ...
-
-    def delete_key(self, access_key_id: str) -> bool:
-        """False when there was no such key."""
-        ...
-
-
-def secret_context(access_key_id: str) -> dict[str, str]:
-    """The encryption context a key's secret is sealed under."""
-    return {ACCESS_KEY_CONTEXT: access_key_id}
 
 
 def new_access_key_id() -> str:
@@ -195,3 +133,28 @@ class Accounts:
             raise ValueError("a CMK id, ARN or alias is required")
         if not self._store.set_kms_key(account_id, cmk, allowed):
             raise UnknownAccount(account_id)
+
+
+_KMS_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):([0-9]{12}):(key|alias)/(.+)", re.ASCII)
+
+
+def same_key_forms(cmk: str, *, region: str, account: str | None) -> frozenset[str]:
+    """``cmk`` and the other ways of writing the same key that KMS resolves identically
+    for sealq's own role: in the service's ``account`` and ``region``, an alias name and
+    its alias ARN (``alias/x`` and ``arn:aws:kms:R:A:alias/x``), a key id and its key
+    ARN. Nothing else is the same: an alias ARN of another account names that account's
+    alias, and an alias is never its target key (it can be re-pointed). With ``account``
+    unknown, only ``cmk`` itself."""
+    forms = {cmk}
+    if account is None:
+        return frozenset(forms)
+    arn = _KMS_ARN.fullmatch(cmk)
+    if arn is not None:
+        _, arn_region, arn_account, kind, name = arn.groups()
+        if arn_region == region and arn_account == account:
+            forms.add(f"alias/{name}" if kind == "alias" else name)
+    elif cmk.startswith("alias/"):
+        forms.add(f"arn:aws:kms:{region}:{account}:{cmk}")
+    elif "/" not in cmk and ":" not in cmk:
+        forms.add(f"arn:aws:kms:{region}:{account}:key/{cmk}")
+    return frozenset(forms)
