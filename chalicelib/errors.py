@@ -10,50 +10,14 @@ captured AWS responses); messages never carry plaintext or key material.
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 Fault = Literal["Sender", "Receiver"]
 
 SQS_NAMESPACE = "com.amazonaws.sqs"
 # Errors raised by the AWS front door rather than by SQS itself live here.
 CORAL_NAMESPACE = "com.amazon.coral.service"
-
-MAX_BATCH_BYTES = 1_048_576
-
-# The exception shapes in botocore's SQS model (2012-11-05); tests check this list.
-MODELED_ERRORS = frozenset(
-    {
-        "BatchEntryIdsNotDistinct",
-        "BatchRequestTooLong",
-        "EmptyBatchRequest",
-        "InvalidAddress",
-        "InvalidAttributeName",
-        "InvalidAttributeValue",
-        "InvalidBatchEntryId",
-        "InvalidIdFormat",
-        "InvalidMessageContents",
-        "InvalidSecurity",
-        "KmsAccessDenied",
-        "KmsDisabled",
-        "KmsInvalidKeyUsage",
-        "KmsInvalidState",
-        "KmsNotFound",
-        "KmsOptInRequired",
-        "KmsThrottled",
-        "MessageNotInflight",
-        "OverLimit",
-        "PurgeQueueInProgress",
-        "QueueDeletedRecently",
-        "QueueDoesNotExist",
-        "QueueNameExists",
-        "ReceiptHandleIsInvalid",
-        "RequestThrottled",
-        "ResourceNotFoundException",
-        "TooManyEntriesInBatchRequest",
-        "UnsupportedOperation",
-    }
-)
-
 
 class SqsError(Exception):
     """An error to return to the client; carries everything the wire needs."""
@@ -152,6 +116,18 @@ def invalid_parameter_value(message: str) -> SqsError:
     return SqsError("InvalidParameterValueException", message, query_code="InvalidParameterValue")
 
 
+def _show(value: Any) -> str:
+    """The value as AWS echoes it: whole, however long."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def invalid_value(name: str, value: Any, reason: str) -> SqsError:
+    """SQS's usual text: ``Value X for parameter Y is invalid. Reason: ...``."""
+    return invalid_parameter_value(
+        f"Value {_show(value)} for parameter {name} is invalid. Reason: {reason}"
+    )
+
+
 def missing_parameter(name: str) -> SqsError:
     return SqsError(
         "MissingParameterException",
@@ -235,7 +211,7 @@ def batch_entry_ids_not_distinct(entry_id: str) -> SqsError:
     )
 
 
-def batch_request_too_long(length: int, limit: int = MAX_BATCH_BYTES) -> SqsError:
+def batch_request_too_long(length: int, limit: int) -> SqsError:
     return SqsError(
         "BatchRequestTooLong",
         f"Batch requests cannot be longer than {limit} bytes. You have sent {length} bytes.",
@@ -292,34 +268,13 @@ KMS_ERRORS: dict[str, tuple[str, int]] = {
     "KmsOptInRequired": ("KMS.OptInRequired", 403),
 }
 
-# KMS's own exception names (botocore ``Error.Code`` from a KMS call) -> SQS shape.
-_FROM_KMS_CODE = {
-    "DisabledException": "KmsDisabled",
-    "NotFoundException": "KmsNotFound",
-    "AccessDeniedException": "KmsAccessDenied",
-    "KMSInvalidStateException": "KmsInvalidState",
-    "ThrottlingException": "KmsThrottled",
-    "LimitExceededException": "KmsThrottled",
-    "InvalidKeyUsageException": "KmsInvalidKeyUsage",
-    "IncorrectKeyException": "KmsInvalidKeyUsage",
-    "KMSOptInRequired": "KmsOptInRequired",
-}
-
-
 def kms_error(code: str, message: str) -> SqsError:
-    """Map a KMS failure to SQS's KMS error.
-
-    ``code`` may be the SQS shape (``KmsDisabled``), its legacy code
-    (``KMS.DisabledException``) or KMS's own exception name (``DisabledException``,
-    ``KMSInvalidStateException``). Anything else (KMS internal errors, timeouts) is
-    not the caller's fault and becomes :func:`internal_failure`.
-    """
-    shape = code if code in KMS_ERRORS else _FROM_KMS_CODE.get(code)
-    if shape is None:
-        for candidate, (legacy, _status) in KMS_ERRORS.items():
-            if legacy == code:
-                shape = candidate
-                break
+    """SQS's KMS error ``code`` (the shape, ``KmsDisabled``, or its legacy code,
+    ``KMS.DisabledException``); anything else is not the caller's fault and becomes
+    :func:`internal_failure`. KMS's own codes are mapped where KMS is called
+    (``chalicelib.keyservice.kms``), never here."""
+    shape = code if code in KMS_ERRORS else next(
+        (name for name, (legacy, _) in KMS_ERRORS.items() if legacy == code), None)
     if shape is None:
         return internal_failure()
     legacy, status = KMS_ERRORS[shape]

@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib import errors
+from chalicelib.aws import service_model
 from chalicelib.errors import SqsError
 from chalicelib.protocol import json10
 
@@ -91,7 +92,7 @@ CONSTRUCTORS: list[tuple[str, Callable[[], SqsError]]] = [
     ("too_many_entries", lambda: errors.too_many_entries_in_batch_request(11)),
     ("invalid_batch_entry_id", errors.invalid_batch_entry_id),
     ("batch_entry_ids_not_distinct", lambda: errors.batch_entry_ids_not_distinct("a")),
-    ("batch_request_too_long", lambda: errors.batch_request_too_long(2_000_000)),
+    ("batch_request_too_long", lambda: errors.batch_request_too_long(2_000_000, 1_048_576)),
     ("request_throttled", errors.request_throttled),
     ("invalid_address", errors.invalid_address),
     ("invalid_security", errors.invalid_security),
@@ -126,7 +127,7 @@ def test_botocore_raises_the_modeled_exception_with_the_legacy_code(
     assert response["Error"]["Type"] == err.fault
     assert response["ResponseMetadata"]["HTTPStatusCode"] == err.status
     assert response["ResponseMetadata"]["RequestId"] == "req-1"
-    if err.code in errors.MODELED_ERRORS:
+    if err.code in service_model.error_shapes():
         assert type(caught.value) is getattr(sqs.exceptions, err.code)
     else:
         assert type(caught.value) is ClientError
@@ -134,13 +135,7 @@ def test_botocore_raises_the_modeled_exception_with_the_legacy_code(
 
 def test_every_modeled_exception_has_a_constructor() -> None:
     built = {make().code for _, make in CONSTRUCTORS}
-    assert errors.MODELED_ERRORS <= built
-
-
-def test_the_modeled_error_list_matches_botocores_model() -> None:
-    shapes = botocore_model()["shapes"]
-    modeled = {name for name, shape in shapes.items() if shape.get("exception")}
-    assert modeled == errors.MODELED_ERRORS
+    assert service_model.error_shapes() <= built
 
 
 def test_queue_does_not_exist_carries_sqs_text_and_legacy_code(sqs: Any) -> None:
@@ -175,17 +170,11 @@ def test_internal_failure_is_a_receiver_fault_500_with_generic_text() -> None:
     [
         ("KmsDisabled", "KmsDisabled"),
         ("KMS.DisabledException", "KmsDisabled"),
-        ("DisabledException", "KmsDisabled"),
-        ("NotFoundException", "KmsNotFound"),
-        ("AccessDeniedException", "KmsAccessDenied"),
-        ("KMSInvalidStateException", "KmsInvalidState"),
-        ("ThrottlingException", "KmsThrottled"),
-        ("InvalidKeyUsageException", "KmsInvalidKeyUsage"),
-        ("KMSOptInRequired", "KmsOptInRequired"),
         ("KMS.OptInRequired", "KmsOptInRequired"),
+        ("KmsThrottled", "KmsThrottled"),
     ],
 )
-def test_kms_error_accepts_sqs_legacy_and_kms_names(code: str, shape: str) -> None:
+def test_kms_error_accepts_the_sqs_shape_or_its_legacy_code(code: str, shape: str) -> None:
     err = errors.kms_error(code, "m")
     assert err.code == shape
     assert err.query_code == errors.KMS_ERRORS[shape][0]
@@ -195,8 +184,8 @@ def test_kms_opt_in_required_is_a_403() -> None:
     assert errors.kms_error("KmsOptInRequired", "m").status == 403
 
 
-def test_an_unknown_kms_failure_becomes_internal_failure() -> None:
-    err = errors.kms_error("KMSInternalException", "boom")
+def test_a_code_that_is_not_sqss_kms_error_becomes_internal_failure() -> None:
+    err = errors.kms_error("DisabledException", "boom")  # KMS's own name: mapped elsewhere
     assert err.code == "InternalFailure"
     assert "boom" not in err.message
 

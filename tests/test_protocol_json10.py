@@ -1,4 +1,4 @@
-"""AWS JSON 1.0 parsing, parameter readers and success responses, against real botocore."""
+"""AWS JSON 1.0 parsing and success responses, against real botocore."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from chalicelib.domain.messages.rules import (
 from chalicelib.errors import SqsError
 from chalicelib.protocol import json10
 from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
-from tests.test_protocol_errors import answer_with, botocore_model, make_client
+from tests.test_protocol_errors import answer_with, make_client
 
 HEADERS = {"X-Amz-Target": "AmazonSQS.SendMessage", "Content-Type": json10.CONTENT_TYPE}
 
@@ -29,10 +29,6 @@ def _code(err: pytest.ExceptionInfo[SqsError]) -> str:
 
 
 # -- parse_request -----------------------------------------------------------------
-
-
-def test_operations_match_botocores_model() -> None:
-    assert set(botocore_model()["operations"]) == json10.OPERATIONS
 
 
 def test_parse_request_reads_action_and_params() -> None:
@@ -100,101 +96,6 @@ def test_requests_botocore_sends_parse_back_to_their_parameters(sqs: Any) -> Non
     attrs = parse_message_attributes(parsed.params["MessageAttributes"])
     assert attrs["bin"] == {"DataType": "Binary", "BinaryValue": b"\x00\x01\xff"}
     assert attrs["n"] == {"DataType": "Number.int", "StringValue": "42"}
-
-
-# -- readers -------------------------------------------------------------------------
-
-
-def test_require_str_returns_the_value() -> None:
-    assert json10.require_str({"QueueUrl": "u"}, "QueueUrl") == "u"
-
-
-@pytest.mark.parametrize("params", [{}, {"QueueUrl": None}, {"QueueUrl": ""}])
-def test_require_str_reports_a_missing_parameter(params: dict[str, Any]) -> None:
-    with pytest.raises(SqsError) as caught:
-        json10.require_str(params, "QueueUrl")
-    assert _code(caught) == "MissingParameter"
-    assert caught.value.message == "The request must contain the parameter QueueUrl."
-
-
-@pytest.mark.parametrize("value", [1, True, ["u"], {"a": "b"}])
-def test_require_str_rejects_other_json_types(value: Any) -> None:
-    with pytest.raises(SqsError) as caught:
-        json10.require_str({"QueueUrl": value}, "QueueUrl")
-    assert _code(caught) == "InvalidParameterValue"
-
-
-def test_opt_str_is_none_when_absent() -> None:
-    assert json10.opt_str({}, "NextToken") is None
-
-
-@pytest.mark.parametrize("value", [0, 5, 10])
-def test_opt_int_accepts_integers_in_range(value: int) -> None:
-    assert json10.opt_int({"N": value}, "N", 0, 10) == value
-
-
-def test_opt_int_is_none_when_absent() -> None:
-    assert json10.opt_int({}, "N", 0, 10) is None
-
-
-@pytest.mark.parametrize("value", [True, False, 1.0, 1.5, "5", [5]])
-def test_opt_int_rejects_bools_floats_and_strings(value: Any) -> None:
-    with pytest.raises(SqsError) as caught:
-        json10.opt_int({"N": value}, "N", 0, 10)
-    assert _code(caught) == "InvalidParameterValue"
-
-
-def test_opt_int_out_of_range_uses_sqs_wording() -> None:
-    with pytest.raises(SqsError) as caught:
-        json10.opt_int({"MaxNumberOfMessages": 11}, "MaxNumberOfMessages", 1, 10)
-    assert caught.value.message == (
-        "Value 11 for parameter MaxNumberOfMessages is invalid. "
-        "Reason: Must be between 1 and 10, if provided."
-    )
-
-
-def test_opt_int_takes_a_custom_reason() -> None:
-    with pytest.raises(SqsError) as caught:
-        json10.opt_int(
-            {"DelaySeconds": 901}, "DelaySeconds", 0, 900, "DelaySeconds must be >= 0 and <= 900."
-        )
-    assert caught.value.message.endswith("Reason: DelaySeconds must be >= 0 and <= 900.")
-
-
-def test_require_int_reports_a_missing_parameter() -> None:
-    with pytest.raises(SqsError) as caught:
-        json10.require_int({}, "VisibilityTimeout", 0, 43200)
-    assert _code(caught) == "MissingParameter"
-
-
-def test_opt_str_list_accepts_strings_only() -> None:
-    assert json10.opt_str_list({"A": ["x", "y"]}, "A") == ["x", "y"]
-    with pytest.raises(SqsError):
-        json10.opt_str_list({"A": ["x", 1]}, "A")
-    with pytest.raises(SqsError):
-        json10.opt_str_list({"A": "x"}, "A")
-
-
-def test_opt_str_map_accepts_string_values_only() -> None:
-    assert json10.opt_str_map({"T": {"k": "v"}}, "T") == {"k": "v"}
-    with pytest.raises(SqsError):
-        json10.opt_str_map({"T": {"k": 1}}, "T")
-    with pytest.raises(SqsError):
-        json10.opt_str_map({"T": ["k"]}, "T")
-
-
-def test_opt_object_and_opt_list_check_their_types() -> None:
-    assert json10.opt_object({"O": {"a": 1}}, "O") == {"a": 1}
-    assert json10.opt_list({"L": [1]}, "L") == [1]
-    with pytest.raises(SqsError):
-        json10.opt_object({"O": []}, "O")
-    with pytest.raises(SqsError):
-        json10.opt_list({"L": {}}, "L")
-
-
-def test_long_values_are_echoed_whole_in_error_text_as_aws_does() -> None:
-    err = json10.invalid_value("P", "x" * 10_000, "bad")
-    assert err.message == f"Value {'x' * 10_000} for parameter P is invalid. Reason: bad"
 
 
 # -- success -------------------------------------------------------------------------

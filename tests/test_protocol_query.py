@@ -14,6 +14,7 @@ import pytest
 from botocore.model import ServiceModel
 
 from chalicelib import errors
+from chalicelib.aws import service_model
 from chalicelib.errors import SqsError
 from chalicelib.protocol import json10, query
 from chalicelib.protocol.wire import wire_for
@@ -45,7 +46,7 @@ def refused(body: bytes, **kwargs: Any) -> SqsError:
 
 
 def test_query_names_derived_from_the_model_match_the_old_query_model() -> None:
-    model = query.service_model()
+    model = service_model.sqs()
     checked = 0
     for shape_name in model.shape_names:
         shape = model.shape_for(shape_name)

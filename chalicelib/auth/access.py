@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from chalicelib import errors
 from chalicelib.auth import policy
-from chalicelib.protocol import json10
+from chalicelib.aws import service_model
 
 # is its single action.
 _BATCHES = {
@@ -22,7 +22,6 @@ _BATCHES = {
     "DeleteMessageBatch": "DeleteMessage",
     "SendMessageBatch": "SendMessage",
 }
-SQS_ACTIONS: dict[str, str] = {op: _BATCHES.get(op, op) for op in json10.OPERATIONS}
 # What another account can be granted (AddPermission's valid ActionNames, ``*`` aside).
 GRANTABLE = frozenset(
     {"ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "GetQueueUrl",
@@ -31,7 +30,12 @@ GRANTABLE = frozenset(
 
 
 def sqs_action(operation: str) -> str:
-    return SQS_ACTIONS.get(operation, operation)
+    return _BATCHES.get(operation, operation)
+
+
+def is_sqs_action(name: str) -> bool:
+    """Whether ``name`` is an ``sqs:`` action (an operation's name, batches aside)."""
+    return name in service_model.operations() and name not in _BATCHES
 
 
 def decide(

@@ -32,11 +32,7 @@ from chalicelib.domain.messages.rules import (
     validate_tags,
 )
 from chalicelib.domain.movetasks.tasks import MAX_RATE, MoveTasks, status_of, task_handle
-from chalicelib.domain.queues.attributes import MAX_POLICY_BYTES
-from chalicelib.domain.queues.registry import Queue, Registry, read_attributes
-from chalicelib.protocol.json10 import (
-    SqsRequest,
-    invalid_value,
+from chalicelib.domain.params import (
     opt_int,
     opt_str,
     opt_str_list,
@@ -44,6 +40,10 @@ from chalicelib.protocol.json10 import (
     require_int,
     require_str,
 )
+from chalicelib.domain.queues.attributes import MAX_POLICY_BYTES
+from chalicelib.domain.queues.registry import Queue, Registry, read_attributes
+from chalicelib.errors import invalid_value
+from chalicelib.protocol.json10 import SqsRequest
 from chalicelib.storage.errors import Gone
 from chalicelib.storage.ports import RUNNING, MoveTask
 
@@ -249,7 +249,7 @@ def add_permission(svc: Actions, caller: Caller, params: dict[str, Any]) -> dict
     for name in actions:
         if name != "*" and name not in access.GRANTABLE:
             reason = ("Only the queue owner is allowed to invoke this action."
-                      if name in access.SQS_ACTIONS
+                      if access.is_sqs_action(name)
                       else "Please refer to the appropriate WSDL for a list of valid actions.")
             raise invalid_value("ActionName", f"SQS:{name}", reason)
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 
 from chalicelib import errors
 from chalicelib.auth.sigv4 import Identity, SignedRequest, Verifier
+from chalicelib.aws import service_model
 from chalicelib.domain.actions import Actions, Caller
 from chalicelib.domain.failures import access_key_error, key_service_error, storage_error
 from chalicelib.keyservice.api import KeyService, KeyServiceError
@@ -166,12 +167,12 @@ class _Parsed:
 def _named_action(headers: Mapping[str, str], query: Mapping[str, Any]) -> str:
     """The action a request names before it is parsed (an auth failure still has one);
     only sealq's own operation names, so the metric dimension stays bounded."""
-    target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
-    action = target[len(json10.TARGET_PREFIX):] if target.startswith(json10.TARGET_PREFIX) else ""
+    target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), None)
+    action = json10.operation_of(target) or ""
     if not action:
         named = query.get("Action") or [""]
         action = named[0] if isinstance(named, list | tuple) else str(named)
-    return action if action in json10.OPERATIONS else UNKNOWN_ACTION
+    return action if action in service_model.operations() else UNKNOWN_ACTION
 
 
 def _queue_url(base_url: str, path: str) -> str | None:

@@ -14,41 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import errors
+from chalicelib.aws import service_model
 from chalicelib.errors import SqsError
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
-TARGET_PREFIX = "AmazonSQS."
-
-# Every operation in botocore's SQS model (2012-11-05); tests check this list.
-OPERATIONS = frozenset(
-    {
-        "AddPermission",
-        "CancelMessageMoveTask",
-        "ChangeMessageVisibility",
-        "ChangeMessageVisibilityBatch",
-        "CreateQueue",
-        "DeleteMessage",
-        "DeleteMessageBatch",
-        "DeleteQueue",
-        "GetQueueAttributes",
-        "GetQueueUrl",
-        "ListDeadLetterSourceQueues",
-        "ListMessageMoveTasks",
-        "ListQueueTags",
-        "ListQueues",
-        "PurgeQueue",
-        "ReceiveMessage",
-        "RemovePermission",
-        "SendMessage",
-        "SendMessageBatch",
-        "SetQueueAttributes",
-        "StartMessageMoveTask",
-        "TagQueue",
-        "UntagQueue",
-    }
-)
-
-
 @dataclass(frozen=True)
 class SqsRequest:
     action: str
@@ -81,6 +50,15 @@ def is_json_request(headers: Mapping[str, str]) -> bool:
     return content_type == CONTENT_TYPE
 
 
+def operation_of(target: str | None) -> str | None:
+    """The SQS operation an ``X-Amz-Target`` names (``AmazonSQS.SendMessage``), or None."""
+    prefix = service_model.target_prefix()
+    if target is None or not target.startswith(prefix):
+        return None
+    action = target[len(prefix):]
+    return action if action in service_model.operations() else None
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -88,10 +66,8 @@ def _reject_constant(name: str) -> Any:
 def parse_request(headers: Mapping[str, str], body: bytes | None) -> SqsRequest:
     """Parse an AWS JSON 1.0 request; the action comes from ``X-Amz-Target``."""
     target = _header(headers, "X-Amz-Target")
-    if target is None or not target.startswith(TARGET_PREFIX):
-        raise errors.unknown_operation(target)
-    action = target[len(TARGET_PREFIX) :]
-    if action not in OPERATIONS:
+    action = operation_of(target)
+    if action is None:
         raise errors.unknown_operation(target)
     if not body or not body.strip():
         return SqsRequest(action, {})
@@ -102,103 +78,6 @@ def parse_request(headers: Mapping[str, str], body: bytes | None) -> SqsRequest:
     if not isinstance(parsed, dict):
         raise errors.serialization_error("Request body must be a JSON object.")
     return SqsRequest(action, parsed)
-
-
-# -- parameter readers ---------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    """The value as AWS echoes it: whole, however long."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def invalid_value(name: str, value: Any, reason: str) -> SqsError:
-    """SQS's usual text: ``Value X for parameter Y is invalid. Reason: ...``."""
-    return errors.invalid_parameter_value(
-        f"Value {_show(value)} for parameter {name} is invalid. Reason: {reason}"
-    )
-
-
-def opt_str(params: Mapping[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise invalid_value(name, value, "Must be a string.")
-    return value
-
-
-def require_str(params: Mapping[str, Any], name: str) -> str:
-    """A required string; absent, null or empty is ``MissingParameter``."""
-    value = opt_str(params, name)
-    if not value:
-        raise errors.missing_parameter(name)
-    return value
-
-
-def opt_int(
-    params: Mapping[str, Any],
-    name: str,
-    low: int,
-    high: int,
-    reason: str | None = None,
-) -> int | None:
-    """An optional JSON integer within ``[low, high]``; bools, floats and strings are refused."""
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid_value(name, value, "Must be an integer.")
-    if not low <= value <= high:
-        raise invalid_value(
-            name, value, reason or f"Must be between {low} and {high}, if provided."
-        )
-    return value
-
-
-def require_int(
-    params: Mapping[str, Any], name: str, low: int, high: int, reason: str | None = None
-) -> int:
-    value = opt_int(params, name, low, high, reason)
-    if value is None:
-        raise errors.missing_parameter(name)
-    return value
-
-
-def opt_str_list(params: Mapping[str, Any], name: str) -> list[str] | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise invalid_value(name, value, "Must be a list of strings.")
-    return list(value)
-
-
-def opt_str_map(params: Mapping[str, Any], name: str) -> dict[str, str] | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise invalid_value(name, value, "Must be a map of strings to strings.")
-    return dict(value)
-
-
-def opt_object(params: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise invalid_value(name, value, "Must be an object.")
-    return value
-
-
-def opt_list(params: Mapping[str, Any], name: str) -> list[Any] | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise invalid_value(name, value, "Must be a list.")
-    return value
 
 
 # -- responses -------------------------------------------------------------------

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import base64
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 from chalicelib import errors
-from chalicelib.errors import SqsError
-from chalicelib.protocol.json10 import OPERATIONS, HttpResponse, SqsRequest, invalid_value
+from chalicelib.aws import service_model
+from chalicelib.errors import SqsError, invalid_value
+from chalicelib.protocol.json10 import HttpResponse, SqsRequest
 
 NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 VERSION = "2012-11-05"
@@ -43,21 +43,6 @@ _MAP_KEY_VALUE = ("Name", "Value")
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _MAX_INDEX = 1000  # no SQS list or map comes near this; bounds the work per request
-
-_lock = threading.Lock()
-_model: Any = None
-
-
-def service_model() -> Any:
-    """botocore's SQS model, loaded on first use (never at import: it costs ~100 ms)."""
-    global _model
-    with _lock:
-        if _model is None:
-            import botocore.session
-
-            _model = botocore.session.get_session().get_service_model("sqs")
-        return _model
-
 
 # -- names ------------------------------------------------------------------------
 
@@ -243,14 +228,14 @@ def parse_request(
     action = flat.get("Action")
     if not action:
         raise errors.unknown_operation(None)
-    if action not in OPERATIONS:
+    if action not in service_model.operations():
         raise errors.unknown_operation(action[:100])
     version = flat.get("Version")
     if version is not None and version != VERSION:
         raise invalid_value("Version", version, f"The only supported version is {VERSION}.")
     if queue_url and "QueueUrl" not in flat:
         flat["QueueUrl"] = queue_url
-    shape = service_model().operation_model(action).input_shape
+    shape = service_model.operation(action).input_shape
     params = _parse(shape, _tree(flat), "") if shape is not None else {}
     return SqsRequest(action, params)
 
@@ -330,7 +315,7 @@ def _metadata(request_id: str) -> str:
 
 def success(action: str, data: Mapping[str, Any], request_id: str) -> HttpResponse:
     """``<{Action}Response>`` with ``<{Action}Result>`` when the action has an output."""
-    output = service_model().operation_model(action).output_shape
+    output = service_model.operation(action).output_shape
     result = ""
     if output is not None:
         result = _element(f"{action}Result", _members(output, data))

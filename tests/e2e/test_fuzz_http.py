@@ -46,7 +46,7 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from chalicelib.protocol.json10 import OPERATIONS
+from chalicelib.aws import service_model
 from tests.e2e.conftest import CREDENTIALS, REGION, Server
 
 pytestmark = pytest.mark.e2e
@@ -328,7 +328,7 @@ class Request:
 
 
 def _requests(targets: Targets) -> st.SearchStrategy[Request]:
-    actions = sorted(OPERATIONS)
+    actions = sorted(service_model.operations())
     params_for = {
         action: _structure(MODEL.operation_model(action).input_shape, targets, action)
         for action in actions

@@ -17,14 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib import errors
-from chalicelib.errors import SqsError
-from chalicelib.protocol.json10 import invalid_value
+from chalicelib.errors import SqsError, invalid_value
+from chalicelib.storage.ports import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
 
 MAX_ATTRIBUTES = 10
 MAX_ATTRIBUTE_NAME = 256
 MAX_DATA_TYPE = 256
-MAX_BATCH_ENTRIES = 10
-MAX_BATCH_BYTES = errors.MAX_BATCH_BYTES
 
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
