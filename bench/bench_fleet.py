@@ -38,7 +38,7 @@ from moto import mock_aws
 from chalicelib import settings
 from chalicelib.clock import Clock, FakeClock
 from chalicelib.crypto.keycache import HandlerKeyCache
-from chalicelib.crypto.sealing import Sealer
+from chalicelib.crypto.sealing import Binding, Sealer
 from chalicelib.handler import container
 from chalicelib.keyservice.api import DataKey
 from tests.harness import REGION, Fleet, KmsCounter, provision_stack
@@ -232,10 +232,6 @@ class _DirectKms:
         raise NotImplementedError("the one-tier column seals and opens only")
 
 
-def _only(arn: str) -> Callable[[str, str], bool]:
-    return lambda source, _queue_id: source == arn
-
-
 def one_tier(work: Workload, ticks: Sequence[Tick]) -> KmsCount:
     """Play the schedule through one real HandlerKeyCache + Sealer per handler container."""
     clock = FakeClock()
@@ -268,7 +264,7 @@ def one_tier(work: Workload, ticks: Sequence[Tick]) -> KmsCount:
         for receive in tick.receives:
             arn = arns[receive.queue]
             for body in receive.bodies:
-                opened = sealers[receive.handler].open(sealed[body], accept=_only(arn))
+                opened = sealers[receive.handler].open(sealed[body], bound_to={Binding(arn)})
                 if opened.plaintext != body.encode():
                     raise AssertionError("one-tier column opened the wrong message")
     return KmsCount(counter.total("GenerateDataKey"), counter.total("Decrypt"))

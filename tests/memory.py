@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, replace
 from chalicelib.clock import Clock
 from chalicelib.handler.container import Ports
 from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
-from chalicelib.storage.errors import Gone, InvalidReceipt, NotInflight
+from chalicelib.storage.errors import Gone, InvalidReceipt, NotInflight, StorageError
 from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
     MIRRORED_ATTRIBUTES,
     RUNNING,
+    Accepted,
     AccessKey,
     Account,
     BackingMessage,
@@ -186,16 +187,16 @@ class MemoryMessageStore:
 
     def send_batch(
         self, url: str, entries: list[Outgoing]
-    ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    ) -> tuple[dict[str, Accepted], dict[str, StorageError]]:
         now = self._clock.now()
-        sent: dict[str, dict[str, str]] = {}
+        sent: dict[str, Accepted] = {}
         with self._lock:
             queue = self._queue(url)
             default_delay = int(queue.attributes.get("DelaySeconds", "0"))
             for entry in entries:
                 if queue.fifo and any(m.dedup_id == entry.dedup_id for m in queue.messages):
                     duplicate = next(m for m in queue.messages if m.dedup_id == entry.dedup_id)
-                    sent[entry.entry_id] = {"MessageId": duplicate.message_id}
+                    sent[entry.entry_id] = Accepted(duplicate.message_id)
                     continue
                 delay = default_delay if entry.delay is None else entry.delay
                 message = _Message(
@@ -206,13 +207,13 @@ class MemoryMessageStore:
                     group_id=entry.group_id,
                     dedup_id=entry.dedup_id,
                 )
-                result = {"MessageId": message.message_id}
+                sequence = None
                 if queue.fifo:
                     queue.sequence += 1
-                    result["SequenceNumber"] = str(queue.sequence).zfill(20)
-                    message.attributes["SequenceNumber"] = result["SequenceNumber"]
+                    sequence = str(queue.sequence).zfill(20)
+                    message.attributes["SequenceNumber"] = sequence
                 queue.messages.append(message)
-                sent[entry.entry_id] = result
+                sent[entry.entry_id] = Accepted(message.message_id, sequence)
         return sent, {}
 
     def receive(
@@ -284,14 +285,14 @@ class MemoryMessageStore:
                 return message
         raise InvalidReceipt("sqs", "ReceiptHandleIsInvalid")
 
-    def delete_batch(self, url: str, handles: Mapping[str, str]) -> dict[str, str]:
-        failed: dict[str, str] = {}
+    def delete_batch(self, url: str, handles: Mapping[str, str]) -> dict[str, StorageError]:
+        failed: dict[str, StorageError] = {}
         with self._lock:
             queue = self._queue(url)
             for entry_id, receipt_handle in handles.items():
                 found = [m for m in queue.messages if m.handle == receipt_handle]
                 if not found:
-                    failed[entry_id] = "ReceiptHandleIsInvalid"
+                    failed[entry_id] = InvalidReceipt("sqs", "ReceiptHandleIsInvalid")
                     continue
                 queue.messages.remove(found[0])
         return failed

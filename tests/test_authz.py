@@ -46,7 +46,7 @@ class Stack:
 
     def queue(self, url: str) -> Queue:
         account, name = urlsplit(url).path.strip("/").split("/")
-        return self.handler.actions.registry.get(account, name)
+        return self.handler.actions.services.registry.get(account, name)
 
 
 @pytest.fixture

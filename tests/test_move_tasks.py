@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings
 from chalicelib.clock import FakeClock
-from chalicelib.crypto.sealing import bound_to
+from chalicelib.crypto.sealing import Binding, bound_to
 from chalicelib.domain.movetasks.tasks import STALE_AFTER
 from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT, VISIBILITY
 from chalicelib.handler import container
@@ -57,7 +57,7 @@ class Moves:
 
     def work(self) -> None:
         """Run every dispatched worker (and whatever they dispatch) to the end."""
-        moves = self.handler.actions.moves_or_fail()
+        moves = self.handler.actions.services.moves_or_fail()
         while self.events:
             moves.run(self.events.pop(0))
 
@@ -194,7 +194,7 @@ def test_a_move_to_another_queue_reseals_every_message_for_it(moves: Moves) -> N
     record = moves.ports.queues.get(ACCOUNT, "retry")
     assert record is not None
     for body in moves.backing_bodies(dest):
-        assert bound_to(base64.b64decode(body)) == (arn("retry"), record.queue_id)
+        assert bound_to(base64.b64decode(body)) == Binding(arn("retry"), record.queue_id)
     got = moves.drain(dest)
     assert sorted(m["Body"] for m in got) == ["a", "b"]
     assert all("DeadLetterQueueSourceArn" not in m["Attributes"] for m in got)
@@ -275,7 +275,7 @@ def test_a_worker_crash_mid_way_loses_and_doubles_nothing(
     # The second batch dies: after its copies were accepted and recorded ("delete"),
     # half-way through re-sealing it ("reseal"), or while sending it ("send").
     target: Any = {"delete": moves.ports.messages, "send": moves.ports.messages,
-                   "reseal": moves.handler.actions.messages}[where]
+                   "reseal": moves.handler.actions.services.sender}[where]
     name = {"delete": "delete_batch", "send": "send_batch", "reseal": "reseal"}[where]
     crash_at = {"delete": 2, "send": 2, "reseal": 15}[where]
     real = getattr(target, name)
@@ -330,7 +330,7 @@ def test_a_worker_short_of_time_hands_over_to_a_fresh_invocation(moves: Moves) -
     moves.sqs.start_message_move_task(SourceArn=arn("dead"))
     (event,) = moves.events
     moves.events.clear()
-    moves.handler.actions.moves_or_fail().run(event, deadline=0.0)  # long past
+    moves.handler.actions.services.moves_or_fail().run(event, deadline=0.0)  # long past
     (handover,) = moves.events
     assert handover[MOVE_TASK_EVENT] == {**event[MOVE_TASK_EVENT], "settled_version": 0}
     moves.work()
@@ -434,7 +434,7 @@ def test_a_resealed_message_opens_with_the_plain_encryption_sdk_as_the_new_queue
     fleet = Fleet(clock)
     events: list[dict[str, Any]] = []
     handler = fleet.handler()
-    handler.actions.moves_or_fail().dispatch = events.append
+    handler.actions.services.moves_or_fail().dispatch = events.append
     sqs = sqs_client(handler)
     sqs.create_queue(QueueName="dead")
     policy = json.dumps({"deadLetterTargetArn": arn("dead"), "maxReceiveCount": 1})
@@ -444,7 +444,7 @@ def test_a_resealed_message_opens_with_the_plain_encryption_sdk_as_the_new_queue
     sqs.receive_message(QueueUrl=src, VisibilityTimeout=0)
     assert "Messages" not in sqs.receive_message(QueueUrl=src)  # now in the DLQ
     sqs.start_message_move_task(SourceArn=arn("dead"), DestinationArn=arn("retry"))
-    handler.actions.moves_or_fail().run(events.pop())
+    handler.actions.services.moves_or_fail().run(events.pop())
     (stored,) = backing_messages()
     sealed = sealed_bytes(stored["Body"])
     context = header_of(sealed).encryption_context
@@ -578,7 +578,7 @@ def test_a_refused_self_invoke_is_a_retryable_error_and_a_retry_starts_the_task(
             "StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
 
     lam.meta.events.register("before-call.lambda.Invoke", invoke)
-    tasks = moves.handler.actions.moves_or_fail()
+    tasks = moves.handler.actions.services.moves_or_fail()
     tasks.dispatch = container.lambda_dispatch("sealq-api_handler", lam)
     moves.dead_letters(["a", "b"])
     sqs = sqs_client(moves.handler, retries=1)

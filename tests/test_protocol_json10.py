@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.messages.rules import (
-    parse_message_attributes,
-    serialize_message_attributes,
-)
+from chalicelib.domain.messages.rules import parse_message_attributes
+from chalicelib.domain.results import attributes_json
 from chalicelib.errors import SqsError
 from chalicelib.protocol import json10
 from chalicelib.protocol.md5 import md5_of_attributes, md5_of_body
@@ -136,7 +134,7 @@ def test_botocore_parses_a_received_message_with_binary_attributes(sqs: Any) -> 
         "ReceiptHandle": "h1",
         "Body": "body ✓",
         "MD5OfBody": md5_of_body("body ✓"),
-        "MessageAttributes": serialize_message_attributes(attrs),
+        "MessageAttributes": attributes_json(attrs),
         "MD5OfMessageAttributes": md5_of_attributes(attrs),
         "Attributes": {"SentTimestamp": "1700000000000"},
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
@@ -11,23 +10,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.messages.messages import proxied_size
+from chalicelib.domain.chars import first_invalid_char
 from chalicelib.domain.messages.rules import (
     check_batch_size,
-    first_invalid_char,
     message_size,
     parse_message_attributes,
     parse_message_system_attributes,
-    parse_queue_url,
-    serialize_message_attributes,
     validate_batch_entries,
     validate_fifo_id,
     validate_message_body,
-    validate_queue_name,
     validate_receive_attempt_id,
+)
+from chalicelib.domain.queues.rules import (
+    parse_queue_url,
+    validate_queue_name,
     validate_tag_keys,
     validate_tags,
 )
+from chalicelib.domain.results import attributes_json
 from chalicelib.errors import SqsError
 
 
@@ -179,7 +179,7 @@ def test_no_attributes_parse_to_an_empty_map() -> None:
 
 def test_serialize_turns_bytes_back_into_base64() -> None:
     raw = {"b": {"DataType": "Binary", "BinaryValue": "AP8="}, "s": _s()}
-    assert serialize_message_attributes(parse_message_attributes(raw)) == raw
+    assert attributes_json(parse_message_attributes(raw)) == raw
 
 
 def test_ten_attributes_pass_and_eleven_do_not() -> None:
@@ -676,12 +676,3 @@ def test_first_invalid_char_is_the_first_character_outside_sqs_allowed_set(text:
 ])
 def test_first_invalid_char_examples(text: str, first: str | None) -> None:
     assert first_invalid_char(text) == first
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["Body", "MessageId", "ReceiptHandle", "MD5OfBody"]),
-                       st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text()))
-def test_proxied_size_is_the_length_of_the_twice_encoded_json(message: dict[str, str]) -> None:
-    """What a message adds to a ReceiveMessage response inside the Lambda proxy's JSON."""
-    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-    assert proxied_size(message) == len(json.dumps(text)) - 1

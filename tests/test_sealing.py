@@ -15,7 +15,7 @@ from aws_encryption_sdk.structures import MessageHeader
 
 from chalicelib.clock import FakeClock
 from chalicelib.crypto.keycache import HandlerKeyCache
-from chalicelib.crypto.sealing import Opened, Sealer, SealError, encryption_context
+from chalicelib.crypto.sealing import Binding, Opened, Sealer, SealError, encryption_context
 from chalicelib.keyservice.api import KeyServiceError
 from tests.test_keycache import DEFAULT_CMK, QUEUE_A, QUEUE_B, REUSE, KmsKeyService
 
@@ -56,8 +56,8 @@ def seal(sealer: Sealer, body: bytes = b"hello", queue_arn: str = QUEUE_A) -> by
     )
 
 
-def only_queue(queue_arn: str):
-    return lambda arn, _queue_id: arn == queue_arn
+def only_queue(queue_arn: str) -> set[Binding]:
+    return {Binding(queue_arn)}
 
 
 def header_of(ciphertext: bytes) -> MessageHeader:
@@ -80,7 +80,7 @@ def test_encryption_context_names_the_queue_and_account_only():
 
 
 def test_sealed_message_opens_for_its_queue(sealer):
-    opened = sealer.open(seal(sealer, b"secret body"), accept=only_queue(QUEUE_A))
+    opened = sealer.open(seal(sealer, b"secret body"), bound_to=only_queue(QUEUE_A))
     assert opened == Opened(plaintext=b"secret body", queue_arn=QUEUE_A, account=ACCOUNT)
     assert "secret body" not in repr(opened)
 
@@ -112,7 +112,7 @@ def test_never_seals_with_a_key_the_service_set_in_the_past(sealer, service):
 def test_warm_path_asks_the_key_service_once_for_a_thousand_messages(sealer, service):
     bodies = [f"message {n}".encode() for n in range(1000)]
     sealed = [seal(sealer, body) for body in bodies]
-    opened = [sealer.open(message, accept=only_queue(QUEUE_A)).plaintext for message in sealed]
+    opened = [sealer.open(message, bound_to=only_queue(QUEUE_A)).plaintext for message in sealed]
     assert opened == bodies
     assert service.data_key_calls == 1
     assert service.decrypt_calls == 0
@@ -137,7 +137,7 @@ def test_stock_sdk_with_the_kms_provider_opens_a_sealed_message(sealer, cmk_arn,
 
 def test_a_cold_container_opens_with_one_decrypt_call(sealer, consumer, consumer_service):
     sealed = [seal(sealer, b"one"), seal(sealer, b"two")]
-    assert [consumer.open(m, accept=only_queue(QUEUE_A)).plaintext for m in sealed] == [
+    assert [consumer.open(m, bound_to=only_queue(QUEUE_A)).plaintext for m in sealed] == [
         b"one",
         b"two",
     ]
@@ -150,14 +150,14 @@ def test_message_for_one_queue_does_not_open_in_another_and_fetches_no_key(
 ):
     ciphertext = seal(sealer, b"for A only", queue_arn=QUEUE_A)
     with pytest.raises(SealError, match="bound to another queue"):
-        consumer.open(ciphertext, accept=only_queue(QUEUE_B))
+        consumer.open(ciphertext, bound_to=only_queue(QUEUE_B))
     assert consumer_service.decrypt_calls == 0
     assert consumer_service.data_key_calls == 0
 
 
 def test_message_redriven_to_a_dead_letter_queue_opens_there(sealer, consumer):
     ciphertext = seal(sealer, b"redriven", queue_arn=QUEUE_A)
-    opened = consumer.open(ciphertext, accept=lambda arn, _qid: arn in (DLQ, QUEUE_A))
+    opened = consumer.open(ciphertext, bound_to={Binding(DLQ), Binding(QUEUE_A)})
     assert opened.plaintext == b"redriven"
     assert opened.queue_arn == QUEUE_A
 
@@ -166,7 +166,7 @@ def test_a_tampered_body_byte_does_not_open(sealer):
     ciphertext = bytearray(seal(sealer, b"x" * 100))
     ciphertext[-20] ^= 1
     with pytest.raises(SealError):
-        sealer.open(bytes(ciphertext), accept=only_queue(QUEUE_A))
+        sealer.open(bytes(ciphertext), bound_to=only_queue(QUEUE_A))
 
 
 def test_no_single_bit_flip_anywhere_opens(consumer):
@@ -177,7 +177,7 @@ def test_no_single_bit_flip_anywhere_opens(consumer):
         tampered = bytearray(ciphertext)
         tampered[index] ^= 0x01
         with pytest.raises((SealError, KeyServiceError)) as raised:
-            consumer.open(bytes(tampered), accept=only_queue(QUEUE_A))
+            consumer.open(bytes(tampered), bound_to=only_queue(QUEUE_A))
         errors.append(raised.value)
     assert sum(isinstance(err, SealError) for err in errors) > len(ciphertext) // 2
     for err in errors:
@@ -190,7 +190,7 @@ def test_no_single_bit_flip_anywhere_opens(consumer):
 )
 def test_garbage_does_not_open(sealer, service, garbage):
     with pytest.raises(SealError):
-        sealer.open(garbage, accept=only_queue(QUEUE_A))
+        sealer.open(garbage, bound_to=only_queue(QUEUE_A))
     assert service.decrypt_calls == 0
 
 
@@ -198,13 +198,13 @@ def test_truncated_or_extended_messages_do_not_open(sealer):
     ciphertext = seal(sealer, b"whole")
     for broken in (ciphertext[:-1], ciphertext[: len(ciphertext) // 2], ciphertext + b"\x00"):
         with pytest.raises(SealError):
-            sealer.open(broken, accept=only_queue(QUEUE_A))
+            sealer.open(broken, bound_to=only_queue(QUEUE_A))
 
 
 def test_failed_opens_log_no_tracebacks(sealer, caplog):
     with caplog.at_level(logging.DEBUG, logger="aws_encryption_sdk"):
         with pytest.raises(SealError):
-            sealer.open(b"\x02" * 50, accept=only_queue(QUEUE_A))
+            sealer.open(b"\x02" * 50, bound_to=only_queue(QUEUE_A))
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
 
 
@@ -238,7 +238,7 @@ def test_messages_not_made_by_sealq_do_not_open_and_fetch_no_key(
     context = {**encryption_context(QUEUE_A, ACCOUNT), **extra}
     ciphertext = _stock_seal(cmk_arn, context, algorithm)
     with pytest.raises(SealError):
-        consumer.open(ciphertext, accept=only_queue(QUEUE_A))
+        consumer.open(ciphertext, bound_to=only_queue(QUEUE_A))
     assert consumer_service.decrypt_calls == 0
 
 
@@ -254,5 +254,5 @@ def test_key_service_errors_propagate_from_open(sealer, consumer, consumer_servi
     ciphertext = seal(sealer)
     consumer_service.fail = KeyServiceError("KmsAccessDenied", "no grant")
     with pytest.raises(KeyServiceError) as raised:
-        consumer.open(ciphertext, accept=only_queue(QUEUE_A))
+        consumer.open(ciphertext, bound_to=only_queue(QUEUE_A))
     assert raised.value.code == "KmsAccessDenied"

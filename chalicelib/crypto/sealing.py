@@ -3,13 +3,15 @@
 A sealed message is a standard ESDK message (committing, unsigned suite; one
 ``aws-kms`` EDK whose key info is the CMK ARN), so the stock SDK with a KMS key
 provider opens it with no sealq code (invariant 3). The encryption context binds
-it to its queue (invariant 4); ``open`` checks that binding before asking for a key.
+it to its queue (invariant 4); ``open`` checks that binding against the bindings the
+caller passes in, before asking for a key: which queues' messages may open where is
+the domain's knowledge (a queue, and those that redrove into it), handed over as values.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +41,6 @@ QUEUE_ID_KEY = "sealq:queue-id"
 _CONTEXT_KEYS = frozenset({QUEUE_ARN_KEY, ACCOUNT_KEY, QUEUE_ID_KEY})
 # Messages sealed before queues had ids carry only these two.
 _LEGACY_CONTEXT_KEYS = frozenset({QUEUE_ARN_KEY, ACCOUNT_KEY})
-# accept(queue_arn, queue_id): may a message sealed for that queue open here?
-Accept = Callable[[str, str], bool]
 # One frame holds any SQS message (bodies are at most 1 MiB): 4 KiB frames (the
 # SDK's default) make a 64 KiB body three times slower to seal and open.
 FRAME_LENGTH = 1 << 20
@@ -68,6 +68,22 @@ class SealError(Exception):
 
     Messages name the check that failed, never plaintext or key material.
     """
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The queue a message is sealed for: its ARN and incarnation ("" before queue ids)."""
+
+    queue_arn: str
+    queue_id: str = ""
+
+
+class NotBoundHere(SealError):
+    """The message is sealed for a queue the caller did not name (checked before any key)."""
+
+    def __init__(self, binding: Binding) -> None:
+        super().__init__("message is bound to another queue")
+        self.binding = binding
 
 
 @dataclass(frozen=True)
@@ -131,11 +147,11 @@ class _SealMaterials(CryptoMaterialsManager):
 class _OpenMaterials(CryptoMaterialsManager):
     """Decryption materials for one open: checks the header, then asks the key cache."""
 
-    __slots__ = ("_keys", "_accept", "queue_arn", "account", "queue_id")
+    __slots__ = ("_keys", "_bound_to", "queue_arn", "account", "queue_id")
 
-    def __init__(self, keys: HandlerKeyCache, accept: Accept) -> None:
+    def __init__(self, keys: HandlerKeyCache, bound_to: Collection[Binding]) -> None:
         self._keys = keys
-        self._accept = accept
+        self._bound_to = bound_to
         self.queue_arn = ""
         self.account = ""
         self.queue_id = ""
@@ -151,8 +167,8 @@ class _OpenMaterials(CryptoMaterialsManager):
             raise SealError("unexpected encryption context")
         queue_arn, account = context[QUEUE_ARN_KEY], context[ACCOUNT_KEY]
         queue_id = context.get(QUEUE_ID_KEY, "")
-        if not self._accept(queue_arn, queue_id):
-            raise SealError("message is bound to another queue")
+        if Binding(queue_arn, queue_id) not in self._bound_to:
+            raise NotBoundHere(Binding(queue_arn, queue_id))
         edks = request.encrypted_data_keys
         if len(edks) != 1:
             raise SealError("expected exactly one encrypted data key")
@@ -211,16 +227,17 @@ class Sealer:
         self._metrics.add(SEALED_BYTES, len(ciphertext))
         return bytes(ciphertext)
 
-    def open(self, ciphertext: bytes, *, accept: Accept) -> Opened:
-        """The plaintext of a sealed message if ``accept`` takes the queue it is bound to.
+    def open(self, ciphertext: bytes, *, bound_to: Collection[Binding]) -> Opened:
+        """The plaintext of a sealed message if it is sealed for one of ``bound_to``.
 
-        Raises SealError for any integrity or binding failure (checked before any key
-        is fetched), KeyServiceError as the key service reported it.
+        Raises NotBoundHere (naming its binding) when it is sealed for another queue,
+        SealError for any other integrity failure (both checked before any key is
+        fetched), KeyServiceError as the key service reported it.
         """
         if not isinstance(ciphertext, bytes | bytearray | memoryview):
             raise TypeError("ciphertext must be bytes")
         data = bytes(ciphertext)
-        materials = _OpenMaterials(self._keys, accept)
+        materials = _OpenMaterials(self._keys, bound_to)
         source = _Source(data)
         try:
             plaintext = esdk_format.decrypt(self._client, source, materials)
@@ -237,8 +254,8 @@ class Sealer:
         )
 
 
-def bound_to(ciphertext: bytes) -> tuple[str, str]:
-    """(queue ARN, queue id) that a sealed message's header names, read without a key.
+def bound_to(ciphertext: bytes) -> Binding:
+    """The queue a sealed message's header names, read without a key.
 
     Unauthenticated until the message is opened: a hint of where the message belongs
     (a dead-letter queue's messages name their source queue), which the queue that
@@ -251,4 +268,4 @@ def bound_to(ciphertext: bytes) -> tuple[str, str]:
     context: Mapping[str, str] = header.encryption_context
     if context.keys() != _CONTEXT_KEYS and context.keys() != _LEGACY_CONTEXT_KEYS:
         raise SealError("unexpected encryption context")
-    return context[QUEUE_ARN_KEY], context.get(QUEUE_ID_KEY, "")
+    return Binding(context[QUEUE_ARN_KEY], context.get(QUEUE_ID_KEY, ""))

@@ -29,7 +29,13 @@ from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
 from chalicelib.crypto.keycache import HandlerKeyCache
 from chalicelib.crypto.sealing import Sealer
 from chalicelib.domain.actions import Actions
-from chalicelib.domain.messages.messages import Messages
+from chalicelib.domain.context import Services
+from chalicelib.domain.messages.opening import Opener
+from chalicelib.domain.messages.quarantine import Quarantine
+from chalicelib.domain.messages.receipts import Receipts
+from chalicelib.domain.messages.receiving import Receiver
+from chalicelib.domain.messages.sending import Sender
+from chalicelib.domain.messages.stored import StoredMessages
 from chalicelib.domain.movetasks.tasks import Dispatch, MoveTasks
 from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT
 from chalicelib.domain.queues.registry import Registry
@@ -146,17 +152,6 @@ def build_frontend(
         decrypt_ttl=conf.decrypt_key_ttl,
         metrics=metrics,
     )
-    messages = Messages(
-        Sealer(keys, metrics),
-        ServiceSecrets(key_service),
-        ports.messages,
-        ports.payloads,
-        ports.quarantine,
-        inline_limit=conf.inline_limit,
-        receive_limit=conf.receive_response_limit,
-        clock=clock,
-        metrics=metrics,
-    )
     registry = Registry(
         ports.queues,
         ports.messages,
@@ -170,12 +165,21 @@ def build_frontend(
                                clock=local_clock, ttl=conf.auth_cache_ttl,
                                max_entries=conf.handler_cache_size),
     )
-    moves = MoveTasks(registry, messages, ports.messages, ports.tasks, clock=clock, sleep=sleep,
-                      dispatch=dispatch)
+    secret = ServiceSecrets(key_service)
+    sealer = Sealer(keys, metrics)
+    stored = StoredMessages(ports.messages, ports.payloads, inline_limit=conf.inline_limit)
+    opener = Opener(sealer, registry.redrive)
+    quarantine = Quarantine(ports.messages, ports.quarantine, clock=clock, metrics=metrics)
+    sender = Sender(sealer, stored, opener, secret)
+    moves = MoveTasks(registry, sender, stored, quarantine, ports.tasks, clock=clock,
+                      sleep=sleep, dispatch=dispatch)
     if dispatch is None:
         moves.dispatch = thread_dispatch(moves)
-    return Frontend(Actions(registry, messages, moves), verifier=verifier,
-                    public_url=conf.public_url, metrics=metrics)
+    services = Services(registry, sender, Receiver(opener, stored, quarantine, secret),
+                        Receipts(stored, secret), moves)
+    return Frontend(Actions(services), verifier=verifier,
+                    receive_limit=conf.receive_response_limit, public_url=conf.public_url,
+                    metrics=metrics)
 
 
 def thread_dispatch(moves: MoveTasks) -> Dispatch:
@@ -278,7 +282,7 @@ def serve_move_task(event: dict[str, Any], lambda_context: Any) -> None:
     stored task; see :mod:`chalicelib.domain.movetasks.tasks`)."""
     with log_context(**lambda_ids(lambda_context)):
         try:
-            handler().actions.moves_or_fail().run(event, deadline_from(lambda_context))
+            handler().actions.services.moves_or_fail().run(event, deadline_from(lambda_context))
         except Exception as err:
             log.error("move task worker failed: %s", type(err).__name__)
             raise

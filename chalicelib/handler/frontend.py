@@ -18,7 +18,8 @@ from urllib.parse import parse_qs
 from chalicelib import errors
 from chalicelib.auth.sigv4 import Identity, SignedRequest, Verifier
 from chalicelib.aws import service_model
-from chalicelib.domain.actions import Actions, Caller
+from chalicelib.domain.actions import Actions
+from chalicelib.domain.context import Caller
 from chalicelib.domain.failures import access_key_error, key_service_error, storage_error
 from chalicelib.keyservice.api import KeyService, KeyServiceError
 from chalicelib.observability.logs import log_context
@@ -55,11 +56,12 @@ UNKNOWN_ACTION = "Unknown"
 
 class Frontend:
     def __init__(
-        self, actions: Actions, *, verifier: Verifier, public_url: str = "",
-        metrics: Metrics = NO_METRICS,
+        self, actions: Actions, *, verifier: Verifier, receive_limit: int,
+        public_url: str = "", metrics: Metrics = NO_METRICS,
     ) -> None:
         self.actions = actions
         self._verifier = verifier
+        self._receive_limit = receive_limit  # bytes of messages one receive may answer
         self._public_url = public_url
         self._metrics = metrics
 
@@ -125,10 +127,11 @@ class Frontend:
             identity = self.authenticate(SignedRequest(method, path, query, headers, body or b""))
             request = wire.parse(headers, body)
             parsed.action = request.action
+            budget = wire.budget(self._receive_limit)
             caller = Caller(account=identity.account, base_url=base_url, deadline=deadline,
-                            secure=base_url.startswith("https://"))
-            result = self.actions.dispatch(caller, request)
-            return wire.success(request, result, request_id)
+                            secure=base_url.startswith("https://"), budget=budget)
+            result = self.actions.dispatch(caller, request.action, request.params)
+            return wire.success(request, result, request_id, budget)
         except errors.SqsError as err:
             failure = err
         except StorageError as err:

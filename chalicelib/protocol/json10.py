@@ -16,6 +16,7 @@ from typing import Any
 from chalicelib import errors
 from chalicelib.aws import service_model
 from chalicelib.errors import SqsError
+from chalicelib.protocol import budget
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
 @dataclass(frozen=True)
@@ -89,6 +90,12 @@ def _headers(request_id: str) -> dict[str, str]:
 
 def new_request_id() -> str:
     return str(uuid.uuid4())
+
+
+def message_size(message: Mapping[str, Any]) -> int:
+    """Bytes one ``Message`` adds to a ReceiveMessage answer inside the proxy response
+    (its JSON, encoded again by the runtime; the comma before it)."""
+    return budget.proxied(_dumps(message)) + 1
 
 
 def _dumps(data: Mapping[str, Any]) -> str:

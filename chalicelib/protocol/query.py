@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 from chalicelib import errors
 from chalicelib.aws import service_model
 from chalicelib.errors import SqsError, invalid_value
+from chalicelib.protocol import budget
 from chalicelib.protocol.json10 import HttpResponse, SqsRequest
 
 NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
@@ -244,8 +245,10 @@ def parse_request(
 
 # XML 1.0's Char production: anything else cannot appear in a document, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;", '"': "&quot;"}
-_TO_ESCAPE = re.compile('[&<>\r"]')
+# Element text needs only markup escaped: a quote stays a quote (``&quot;`` would make
+# a body of quotes six times its size, too large for one response; see budget.py).
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"}
+_TO_ESCAPE = re.compile("[&<>\r]")
 
 
 def xml_text(text: str) -> str:
@@ -292,6 +295,12 @@ def _serialize(shape: Any, value: Any, name: str) -> str:
         )
         return body if shape.serialization.get("flattened") else _element(name, body)
     return _element(name, _scalar_text(value))
+
+
+def message_size(message: Mapping[str, Any]) -> int:
+    """Bytes one ``Message`` adds to a ReceiveMessage answer inside the proxy response
+    (its XML element, encoded again by the runtime)."""
+    return budget.proxied(_serialize(service_model.shape("Message"), message, "Message"))
 
 
 def _members(shape: Any, value: Mapping[str, Any]) -> str:

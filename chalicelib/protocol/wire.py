@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from chalicelib.domain.results import Result
 from chalicelib.errors import SqsError
-from chalicelib.protocol import json10, query
+from chalicelib.protocol import json10, query, shapes
+from chalicelib.protocol.budget import ResponseBudget
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,18 @@ class Wire:
             return query.parse_request(headers, body, self.query, self.queue_url)
         return json10.parse_request(headers, body)
 
+    def budget(self, limit: int) -> ResponseBudget:
+        """Room for ``limit`` bytes of received messages, measured as this protocol
+        writes them (:mod:`chalicelib.protocol.budget`)."""
+        return ResponseBudget(limit, query.message_size if self.is_query else json10.message_size)
+
     def success(
-        self, request: json10.SqsRequest, data: Mapping[str, Any], request_id: str
+        self, request: json10.SqsRequest, result: Result, request_id: str,
+        budget: ResponseBudget | None = None,
     ) -> json10.HttpResponse:
+        """``result`` written as the action's output, in this protocol."""
+        data = shapes.output(request.action, result,
+                             written=budget.written if budget is not None else shapes.received)
         if self.is_query:
             return query.success(request.action, data, request_id)
         return json10.success(data, request_id)

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chalicelib.storage.errors import InvalidReceipt, NotInflight, Refused, StorageError
-from chalicelib.storage.ports import MIRRORED_ATTRIBUTES, BackingMessage, Outgoing
-from chalicelib.storage.translate import translating
+from chalicelib.storage.ports import MIRRORED_ATTRIBUTES, Accepted, BackingMessage, Outgoing
+from chalicelib.storage.translate import classify, translating
 
 log = logging.getLogger("sealq.storage")
 
@@ -44,11 +44,13 @@ def _message_fields(entry: Outgoing) -> dict[str, Any]:
     return fields
 
 
-def _sent(answer: Mapping[str, Any]) -> dict[str, str]:
-    result = {"MessageId": str(answer["MessageId"])}
-    if "SequenceNumber" in answer:
-        result["SequenceNumber"] = str(answer["SequenceNumber"])
-    return result
+def _accepted(answer: Mapping[str, Any]) -> Accepted:
+    sequence = answer.get("SequenceNumber")
+    return Accepted(str(answer["MessageId"]), str(sequence) if sequence is not None else None)
+
+
+def _refused(entry: Mapping[str, Any]) -> StorageError:
+    return classify(_SERVICE, str(entry.get("Code", "")))
 
 
 class SqsMessageStore:
@@ -117,24 +119,24 @@ class SqsMessageStore:
 
     def send_batch(
         self, url: str, entries: list[Outgoing]
-    ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    ) -> tuple[dict[str, Accepted], dict[str, StorageError]]:
         if len(entries) == 1:
             return self._send_one(url, entries[0])
         batch = [{"Id": entry.entry_id, **_message_fields(entry)} for entry in entries]
         with translating(_SERVICE):
             out = self._sqs.send_message_batch(QueueUrl=url, Entries=batch)
-        sent = {ok["Id"]: _sent(ok) for ok in out.get("Successful", [])}
-        refused = {bad["Id"]: bad.get("Code", "") for bad in out.get("Failed", [])}
+        sent = {ok["Id"]: _accepted(ok) for ok in out.get("Successful", [])}
+        refused = {bad["Id"]: _refused(bad) for bad in out.get("Failed", [])}
         return sent, refused
 
     def _send_one(
         self, url: str, entry: Outgoing
-    ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    ) -> tuple[dict[str, Accepted], dict[str, StorageError]]:
         """One message with SendMessage: the same request count as a batch of one, and
         less work for the store (a batch is parsed and answered per entry)."""
         with translating(_SERVICE):
             out = self._sqs.send_message(QueueUrl=url, **_message_fields(entry))
-        return {entry.entry_id: _sent(out)}, {}
+        return {entry.entry_id: _accepted(out)}, {}
 
     def receive(
         self,
@@ -168,20 +170,20 @@ class SqsMessageStore:
             for m in out.get("Messages", [])
         ]
 
-    def delete_batch(self, url: str, handles: Mapping[str, str]) -> dict[str, str]:
+    def delete_batch(self, url: str, handles: Mapping[str, str]) -> dict[str, StorageError]:
         if len(handles) == 1:
             ((entry_id, handle),) = handles.items()
             try:
                 with translating(_SERVICE):
                     self._sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
             except (InvalidReceipt, Refused, NotInflight) as err:
-                return {entry_id: err.code}
+                return {entry_id: err}
             return {}
         with translating(_SERVICE):
             out = self._sqs.delete_message_batch(
                 QueueUrl=url, Entries=[{"Id": i, "ReceiptHandle": h} for i, h in handles.items()]
             )
-        return {bad["Id"]: bad.get("Code", "") for bad in out.get("Failed", [])}
+        return {bad["Id"]: _refused(bad) for bad in out.get("Failed", [])}
 
     def change_visibility(self, url: str, receipt_handle: str, timeout: int) -> None:
         with translating(_SERVICE):

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from chalicelib.storage.errors import StorageError
+
 MAX_BATCH_BYTES = 1024 * 1024
 MAX_BATCH_ENTRIES = 10
 COUNT_ATTRIBUTES = (
@@ -117,6 +119,14 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """What the backing store says of a message it took."""
+
+    message_id: str
+    sequence_number: str | None = None
+
+
+@dataclass(frozen=True)
 class BackingMessage:
     message_id: str
     receipt_handle: str
@@ -147,8 +157,9 @@ class MessageStore(Protocol):
 
     def send_batch(
         self, url: str, entries: list[Outgoing]
-    ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-        """Up to 10 entries; (sent: id -> {MessageId[, SequenceNumber]}, refused: id -> code)."""
+    ) -> tuple[dict[str, Accepted], dict[str, StorageError]]:
+        """Up to 10 entries; (sent: entry id -> what was accepted, refused: entry id ->
+        why, as a storage error)."""
         ...
 
     def receive(
@@ -161,8 +172,8 @@ class MessageStore(Protocol):
         attempt_id: str | None,
     ) -> list[BackingMessage]: ...
 
-    def delete_batch(self, url: str, handles: Mapping[str, str]) -> dict[str, str]:
-        """Delete by backing receipt handle; id -> code of the entries that failed."""
+    def delete_batch(self, url: str, handles: Mapping[str, str]) -> dict[str, StorageError]:
+        """Delete by backing receipt handle; id -> why, of the entries that failed."""
         ...
 
     def change_visibility(self, url: str, receipt_handle: str, timeout: int) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -171,3 +172,32 @@ def test_every_action_of_the_model_is_served_over_http_in_xml(
         code = root.findtext("q:Error/q:Code", namespaces=NS)
         assert parsed["Error"]["Code"] == code, action
         assert code == "MissingParameter", (action, body)
+
+
+def test_a_query_receive_of_one_mib_bodies_of_ampersands_answers_under_six_mb(
+    old_sdk: Any, queue_name: Callable[[str], str]
+) -> None:
+    """Each ``&`` is five bytes in XML: five 1 MiB bodies would be a 26 MB answer. The
+    answer stays within what a Lambda proxy response may carry; the rest waits, visible."""
+    url = old_sdk.create_queue(QueueName=queue_name("amp"))["QueueUrl"]
+    for n in range(5):
+        old_sdk.send_message(QueueUrl=url, MessageBody="&" * (1_048_576 - 10) + f"{n:010d}")
+    sizes: list[int] = []
+
+    def measure(http_response: Any, **_: Any) -> None:
+        # The body as the Lambda runtime would write it inside the proxy response.
+        sizes.append(len(json.dumps(http_response.text, ensure_ascii=False).encode()))
+
+    old_sdk.meta.events.register("after-call.sqs.ReceiveMessage", measure)
+    seen: list[str] = []
+    try:
+        for _ in range(6):
+            got = old_sdk.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            for message in got.get("Messages", []):
+                seen.append(message["Body"][-10:])
+                old_sdk.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    finally:
+        old_sdk.meta.events.unregister("after-call.sqs.ReceiveMessage", measure)
+    assert max(sizes) < 6_291_456
+    assert sorted(seen) == [f"{n:010d}" for n in range(5)]
+    old_sdk.delete_queue(QueueUrl=url)

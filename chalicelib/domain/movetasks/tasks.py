@@ -24,11 +24,14 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.clock import Clock
-from chalicelib.domain.messages.messages import Messages
+from chalicelib.domain.messages.quarantine import Quarantine
+from chalicelib.domain.messages.sending import Sender
+from chalicelib.domain.messages.stored import StoredMessages
 from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT, Worker, move_event
 from chalicelib.domain.queues.attributes import parse_arn
-from chalicelib.domain.queues.registry import Queue, Registry
-from chalicelib.storage.ports import RUNNING, MessageStore, MoveTask, MoveTaskStore
+from chalicelib.domain.queues.records import Queue
+from chalicelib.domain.queues.registry import Registry
+from chalicelib.storage.ports import RUNNING, MoveTask, MoveTaskStore
 
 log = logging.getLogger("sealq.movetasks")
 
@@ -74,8 +77,9 @@ class MoveTasks:
     def __init__(
         self,
         registry: Registry,
-        messages: Messages,
-        store: MessageStore,
+        sender: Sender,
+        stored: StoredMessages,
+        quarantine: Quarantine,
         tasks: MoveTaskStore,
         *,
         clock: Clock,
@@ -83,8 +87,9 @@ class MoveTasks:
         dispatch: Dispatch | None = None,
     ) -> None:
         self.registry = registry
-        self.messages = messages
-        self.store = store
+        self.sender = sender
+        self.stored = stored
+        self.quarantine = quarantine
         self.tasks = tasks
         self.clock = clock  # wall clock: StartedTimestamp, and the rate's pacing
         self.sleep = sleep
@@ -109,7 +114,7 @@ class MoveTasks:
     def start(self, account: str, source_arn: str, destination_arn: str | None,
               rate: int | None) -> str:
         source = self.queue_by_arn(account, source_arn, "SourceArn")
-        if not self.registry.sources_targeting(source.account, source.arn):
+        if not self.registry.redrive.sources_targeting(source.account, source.arn):
             raise errors.invalid_parameter_value(
                 "Source queue must be configured as a Dead Letter Queue.")
         if destination_arn is not None:

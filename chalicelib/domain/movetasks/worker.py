@@ -26,12 +26,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chalicelib import errors
+from chalicelib.clock import Clock
 from chalicelib.crypto.sealing import SealError, bound_to
+from chalicelib.domain.messages.envelope import MalformedEnvelope
+from chalicelib.domain.messages.quarantine import Quarantine
+from chalicelib.domain.messages.sending import Sender
+from chalicelib.domain.messages.stored import StoredMessages, Unreadable
 from chalicelib.domain.queues.attributes import parse_arn
-from chalicelib.domain.queues.registry import Queue
+from chalicelib.domain.queues.records import Queue
+from chalicelib.domain.queues.registry import Registry
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.storage import payloads
 from chalicelib.storage.errors import StorageError, Transient
@@ -39,12 +45,10 @@ from chalicelib.storage.ports import (
     RUNNING,
     BackingMessage,
     MoveTask,
+    MoveTaskStore,
     Outgoing,
     send_batches,
 )
-
-if TYPE_CHECKING:
-    from chalicelib.domain.movetasks.tasks import MoveTasks
 
 log = logging.getLogger("sealq.movetasks")
 
@@ -83,10 +87,23 @@ class _Failed(Exception):
         self.reason = reason
 
 
+class Crew(Protocol):
+    """What a worker works with (a :class:`~chalicelib.domain.movetasks.tasks.MoveTasks`)."""
+
+    registry: Registry
+    sender: Sender
+    stored: StoredMessages
+    quarantine: Quarantine
+    tasks: MoveTaskStore
+    clock: Clock
+    sleep: Callable[[float], None]
+    dispatch: Callable[[dict[str, Any]], None]
+
+
 class Worker:
     """One worker's turn on one task."""
 
-    def __init__(self, owner: MoveTasks, task: MoveTask, deadline: float | None,
+    def __init__(self, owner: Crew, task: MoveTask, deadline: float | None,
                  settled_version: Any = None) -> None:
         self.o = owner
         self.task = task
@@ -138,7 +155,7 @@ class Worker:
             began = self.o.clock.now()
             rate = self.task.rate
             try:
-                items = self.o.store.receive(
+                items = self.o.stored.store.receive(
                     source.backing_url, max_messages=min(10, rate or 10),
                     visibility_timeout=VISIBILITY, wait_seconds=0, attempt_id=None)
                 if not items:
@@ -182,18 +199,19 @@ class Worker:
     def _sweep(self, source: Queue, destination: Queue | None) -> None:
         """Delete recorded messages that showed again, moving nothing new."""
         while True:
-            items = self.o.store.receive(source.backing_url, max_messages=10,
+            items = self.o.stored.store.receive(source.backing_url, max_messages=10,
                                          visibility_timeout=VISIBILITY, wait_seconds=0,
                                          attempt_id=None)
             done = [i for i in items if i.message_id in self.task.pending]
-            self.o.messages.hand_back(source, [i for i in items if i not in done])
+            self.o.stored.hand_back(source, [i for i in items if i not in done])
             if not done:
                 return
             self._delete(source, destination, done)
 
     def _target(self, sealed: bytes, source: Queue) -> Queue:
         """The queue a message was redriven from (its sealing context names it)."""
-        arn, queue_id = bound_to(sealed)
+        binding = bound_to(sealed)
+        arn, queue_id = binding.queue_arn, binding.queue_id
         if arn == source.arn:
             raise _Failed(NOT_REDRIVEN)
         try:
@@ -211,7 +229,6 @@ class Worker:
         plans: dict[str, tuple[Queue, list[tuple[BackingMessage, Outgoing, Any]]]] = {}
         failure: str | None = None
         quarantined: list[BackingMessage] = []
-        accept = self.o.registry.accepts(source)
         for item in items:
             if item in done or failure is not None:
                 continue
@@ -221,9 +238,9 @@ class Worker:
                     target, body, pointer = self._target(sealed, source), item.body, None
                 else:
                     target = destination
-                    body, pointer = self.o.messages.reseal(sealed, accept, destination)
-            except SealError as err:
-                self.o.messages.quarantine(source, item, str(err))
+                    body, pointer = self.o.sender.reseal(source, sealed, destination)
+            except (SealError, Unreadable, MalformedEnvelope) as err:
+                self.o.quarantine.put(source, item, str(err))
                 quarantined.append(item)
                 continue
             except KeyServiceError as err:
@@ -245,14 +262,16 @@ class Worker:
         try:
             for url, (_, planned) in plans.items():
                 for chunk in send_batches(planned, lambda entry: len(entry[1].body)):
-                    accepted, refused = self.o.store.send_batch(url, [o for _, o, _ in chunk])
+                    accepted, refused = self.o.stored.store.send_batch(
+                        url, [o for _, o, _ in chunk])
                     for item, outgoing, pointer in chunk:
                         if outgoing.entry_id in accepted:
                             sent.append(item)
                         else:
-                            failure = failure or refused.get(outgoing.entry_id, "Refused")
+                            why = refused.get(outgoing.entry_id)
+                            failure = failure or (why.code if why is not None else "Refused")
                             if pointer is not None:
-                                self.o.messages.drop_payload(pointer, "an unmoved message")
+                                self.o.stored.drop_payload(pointer, "an unmoved message")
         except Exception:
             # A send failed part-way: what was accepted is recorded and removed as usual.
             self._settle(source, destination, sent, done, unsent)
@@ -266,9 +285,9 @@ class Worker:
         """A message's sealed bytes; on a storage failure the whole batch is handed
         back first (nothing is sent yet), so no message stays hidden for nothing."""
         try:
-            return self.o.messages.load_sealed(item)
+            return self.o.stored.load(item)
         except StorageError:
-            self.o.messages.hand_back(source, items)
+            self.o.stored.hand_back(source, items)
             raise
 
     def _settle(self, source: Queue, destination: Queue | None, sent: list[BackingMessage],
@@ -276,7 +295,7 @@ class Worker:
         """Record what the destination accepted, then hand back the rest and delete it."""
         if sent:
             self._record(sent)
-        self.o.messages.hand_back(source, [i for i in unsent if i not in sent])
+        self.o.stored.hand_back(source, [i for i in unsent if i not in sent])
         try:
             complete = self._delete(source, destination, sent + done)
         except StorageError:
@@ -321,14 +340,14 @@ class Worker:
         """Delete moved messages from the source; True when every one is gone."""
         if not items:
             return True
-        refused = self.o.store.delete_batch(
+        refused = self.o.stored.store.delete_batch(
             source.backing_url, {str(n): i.receipt_handle for n, i in enumerate(items)})
         for n, item in enumerate(items):
             pointer = payloads.parse_pointer(item.body)
             # Moved as stored, the payload goes with the message; resealed, the old one
             # is dropped once its message is gone.
             if str(n) not in refused and destination is not None and pointer is not None:
-                self.o.messages.drop_payload(pointer, "a moved message")
+                self.o.stored.drop_payload(pointer, "a moved message")
         return not refused
 
 

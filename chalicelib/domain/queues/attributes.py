@@ -11,8 +11,8 @@ import re
 
 from chalicelib import errors
 from chalicelib.auth import policy as queue_policy
-from chalicelib.domain.messages.rules import first_invalid_char
-from chalicelib.storage.ports import COUNT_ATTRIBUTES
+from chalicelib.aws import service_model
+from chalicelib.domain.chars import first_invalid_char
 
 # name -> (low, high, default) for the integer attributes SQS lets you set.
 INT_ATTRIBUTES: dict[str, tuple[int, int, int]] = {
@@ -34,27 +34,11 @@ SETTABLE = frozenset(
      "ContentBasedDeduplication", "RedrivePolicy", "RedriveAllowPolicy"}
 )
 FIFO_ONLY = frozenset({"ContentBasedDeduplication", *FIFO_CHOICES})
-ALL_READABLE = (
-    "QueueArn",
-    *COUNT_ATTRIBUTES,
-    "CreatedTimestamp",
-    "LastModifiedTimestamp",
-    "VisibilityTimeout",
-    "MaximumMessageSize",
-    "MessageRetentionPeriod",
-    "DelaySeconds",
-    "ReceiveMessageWaitTimeSeconds",
-    "Policy",
-    "RedrivePolicy",
-    "RedriveAllowPolicy",
-    "KmsMasterKeyId",
-    "KmsDataKeyReusePeriodSeconds",
-    "SqsManagedSseEnabled",
-    "FifoQueue",
-    "ContentBasedDeduplication",
-    "DeduplicationScope",
-    "FifoThroughputLimit",
-)
+
+
+def readable() -> tuple[str, ...]:
+    """Every attribute GetQueueAttributes can return (SQS's ``QueueAttributeName``)."""
+    return service_model.names("QueueAttributeName")
 
 # SQS Developer Guide, "Amazon SQS policy quotas": a queue policy is at most 8,192 bytes.
 MAX_POLICY_BYTES = 8192
