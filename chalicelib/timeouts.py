@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botocore.config import Config
-
 # API Gateway's integration timeout (REST APIs), not configurable upwards.
 API_GATEWAY_SECONDS = 29.0
 # .chalice/config.json's lambda_timeout of each function.
@@ -29,7 +27,7 @@ MAX_LONG_POLL = 20
 
 
 @dataclass(frozen=True)
-class Budget:
+class CallBudget:
     """A client's connect and read timeouts and its total attempts (first try included)."""
 
     connect: float
@@ -41,18 +39,11 @@ class Budget:
         """The longest one call can take: every attempt timing out, with backoff between."""
         return self.attempts * (self.connect + self.read) + (self.attempts - 1) * _BACKOFF
 
-    def config(self, **extra: object) -> Config:
-        return Config(
-            connect_timeout=self.connect,
-            read_timeout=self.read,
-            retries={"total_max_attempts": self.attempts, "mode": "standard"},
-            **extra,
-        )
 
 
 # The key service's calls.
-KMS = Budget(connect=0.5, read=1.5, attempts=2)
-KEY_RECORDS = Budget(connect=0.5, read=1.0, attempts=1)
+KMS = CallBudget(connect=0.5, read=1.5, attempts=2)
+KEY_RECORDS = CallBudget(connect=0.5, read=1.0, attempts=1)
 # Seconds a generator holds its lease: one GenerateDataKey and the record's completion.
 LEASE_SECONDS = KMS.worst + KEY_RECORDS.worst
 # Seconds a container waits for another's lease before it gives up (retryable): what
@@ -67,12 +58,12 @@ KEY_SERVICE_WORST = max(
 # The handler's calls. Invoke waits out the key service's own timeout, so that a
 # function timeout comes back as a FunctionError, and is never retried (the client
 # retries the whole request on the retryable error it gets).
-KEY_SERVICE_INVOKE = Budget(connect=0.5, read=KEY_SERVICE_LAMBDA_SECONDS + 0.5, attempts=1)
-QUEUE_TABLE = Budget(connect=0.5, read=1.0, attempts=1)
-PAYLOADS = Budget(connect=0.5, read=1.5, attempts=2)
-MESSAGES = Budget(connect=0.5, read=1.5, attempts=2)
+KEY_SERVICE_INVOKE = CallBudget(connect=0.5, read=KEY_SERVICE_LAMBDA_SECONDS + 0.5, attempts=1)
+QUEUE_TABLE = CallBudget(connect=0.5, read=1.0, attempts=1)
+PAYLOADS = CallBudget(connect=0.5, read=1.5, attempts=2)
+MESSAGES = CallBudget(connect=0.5, read=1.5, attempts=2)
 # ReceiveMessage has its own client: its read must outlast the longest poll.
-LONG_POLL = Budget(connect=0.5, read=MAX_LONG_POLL + 2.0, attempts=1)
+LONG_POLL = CallBudget(connect=0.5, read=MAX_LONG_POLL + 2.0, attempts=1)
 # What a SendMessage may need at most: queue record, key service, S3, SQS.
 SEND_WORST = QUEUE_TABLE.worst + KEY_SERVICE_INVOKE.worst + PAYLOADS.worst + MESSAGES.worst
 # Time a ReceiveMessage keeps, after its long poll, to open what it got (a key

@@ -195,6 +195,25 @@ def test_the_key_service_cold_start_loads_none_of_the_handlers_tree(tmp_path: Pa
     assert "loads the encryption SDK: False" in bench_coldstart.format_table(timings, None)
 
 
+def test_the_package_holds_only_the_app_and_its_libraries(tmp_path: Path) -> None:
+    """No test, tool, benchmark or in-memory double is deployed, and none loads at either
+    function's cold start (only chalicelib/ and app.py are sealq's own code in the zip)."""
+    from bench import bench_coldstart
+
+    with zipfile.ZipFile(BUILDS["dev"] / "deployment.zip") as zipped:
+        names = set(zipped.namelist())
+    top = {n.split("/", 1)[0] for n in names}
+    assert not top & {"tests", "tools", "bench", "infra", "docs", ".chalice"}
+    assert not any(n.endswith(("memory.py", "conftest.py", "harness.py")) for n in names)
+    task = bench_coldstart.unpack(BUILDS["dev"] / "deployment.zip", tmp_path / "task",
+                                  bytecode=True)
+    timings = bench_coldstart.measure(task, repeats=1)
+    for function in ("handler", "key service"):
+        loaded = timings[function].modules
+        assert not {m for m in loaded if m.split(".")[0] in ("tests", "tools", "bench")}
+        assert not {m for m in loaded if m.endswith(".memory")}
+
+
 # -- names from the stack -----------------------------------------------------------------
 
 PHYSICAL_NAMES = {"TableName", "BucketName", "AliasName", "LogGroupName", "FunctionName",

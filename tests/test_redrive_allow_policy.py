@@ -100,7 +100,10 @@ def test_a_redrive_allow_policy_that_breaks_a_rule_names_the_rule(
 
 def test_ten_source_queues_are_allowed(sqs: Any) -> None:
     policy = {"redrivePermission": "byQueue", "sourceQueueArns": [f"{ARN}{n}" for n in range(10)]}
-    sqs.create_queue(QueueName="dead", Attributes={"RedriveAllowPolicy": json.dumps(policy)})
+    url = sqs.create_queue(QueueName="dead", Attributes={
+        "RedriveAllowPolicy": json.dumps(policy)})["QueueUrl"]
+    stored = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedriveAllowPolicy"])
+    assert json.loads(stored["Attributes"]["RedriveAllowPolicy"]) == policy
 
 
 def test_deny_all_refuses_every_source_queue(sqs: Any) -> None:
@@ -138,5 +141,9 @@ def test_allow_all_and_no_policy_admit_any_source_queue(sqs: Any) -> None:
     open_dlq = sqs.create_queue(QueueName="open", Attributes={
         "RedriveAllowPolicy": '{"redrivePermission": "allowAll"}'})["QueueUrl"]
     plain_dlq = sqs.create_queue(QueueName="plain")["QueueUrl"]
-    sqs.create_queue(QueueName="a", Attributes={"RedrivePolicy": _redrive(_arn(sqs, open_dlq))})
-    sqs.create_queue(QueueName="b", Attributes={"RedrivePolicy": _redrive(_arn(sqs, plain_dlq))})
+    a = sqs.create_queue(QueueName="a", Attributes={
+        "RedrivePolicy": _redrive(_arn(sqs, open_dlq))})["QueueUrl"]
+    b = sqs.create_queue(QueueName="b", Attributes={
+        "RedrivePolicy": _redrive(_arn(sqs, plain_dlq))})["QueueUrl"]
+    assert sqs.list_dead_letter_source_queues(QueueUrl=open_dlq)["queueUrls"] == [a]
+    assert sqs.list_dead_letter_source_queues(QueueUrl=plain_dlq)["queueUrls"] == [b]

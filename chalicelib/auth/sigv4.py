@@ -1,6 +1,7 @@
 """SigV4 verification (header form) built on botocore's own signer.
 
-botocore builds the canonical request, the string to sign and the final HMAC;
+botocore builds the canonical request and the string to sign
+(:mod:`chalicelib.aws.signing`);
 this module only hands it the request exactly as the client sent it (the headers
 the client listed in SignedHeaders, the path it signed, the raw query string and
 the body) and the signing key derived from the access key's secret, which the
@@ -16,13 +17,11 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from typing import Protocol
 
 from chalicelib import errors
+from chalicelib.aws import signing
+from chalicelib.aws.signing import SignedHeaders
 from chalicelib.clock import Clock
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -89,41 +88,14 @@ class UnknownAccessKey(Exception):
     """No active access key has this id (never created, deleted or inactive)."""
 
 
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+
+
 def derive_signing_key(secret: str, date: str, region: str, service: str = SERVICE) -> bytes:
-    """The SigV4 signing key of ``secret`` for one day, region and service (botocore's HMACs)."""
-    sign = SigV4Auth(None, service, region)._sign
-    k_date = sign(f"AWS4{secret}".encode(), date)
-    return sign(sign(sign(k_date, region), service), "aws4_request")
-
-
-class _Headers(dict[str, list[str]]):
-    """Lower-cased header names to their values, with the ``get_all`` botocore's
-    ``canonical_headers`` reads (much cheaper than an ``email.message`` per request)."""
-
-    def get_all(self, name: str, failobj: Any = None) -> list[str]:
-        return self.get(name, []) if failobj is None else self.get(name, failobj)
-
-
-class _Signer(SigV4Auth):
-    """botocore's SigV4 over exactly the client's signed headers, the body hash already
-    checked, and a given signing key."""
-
-    def __init__(
-        self, region: str, service: str, signed: _Headers, body_sha256: str, key: bytes
-    ) -> None:
-        super().__init__(Credentials("-", "-"), service, region)
-        self._signed = signed
-        self._body_sha256 = body_sha256
-        self._key = key
-
-    def headers_to_sign(self, request: AWSRequest) -> Any:
-        return self._signed
-
-    def payload(self, request: AWSRequest) -> str:
-        return self._body_sha256
-
-    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
-        return self._sign(self._key, string_to_sign, hex=True)
+    """The SigV4 signing key of ``secret`` for one day, region and service (SigV4's HMACs)."""
+    k_date = _hmac(f"AWS4{secret}".encode(), date)
+    return _hmac(_hmac(_hmac(k_date, region), service), "aws4_request")
 
 
 @dataclass(frozen=True)
@@ -133,7 +105,7 @@ class _Authorization:
     signature: str
 
 
-def _first(headers: _Headers, name: str) -> str:
+def _first(headers: SignedHeaders, name: str) -> str:
     values = headers.get(name)
     return values[0] if values else ""
 
@@ -196,7 +168,7 @@ class Verifier:
 
     def verify(self, request: SignedRequest) -> Identity:
         """The signer of ``request``; raises an :class:`errors.SqsError` refusal otherwise."""
-        headers = _Headers()
+        headers = SignedHeaders()
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), []).append(value)
         authorization = _first(headers, "authorization")
@@ -255,16 +227,12 @@ class Verifier:
         return Identity(access_key_id=scope.access_key_id, account=resolved.account)
 
     def _signature(
-        self, request: SignedRequest, headers: _Headers, signed: tuple[str, ...],
+        self, request: SignedRequest, headers: SignedHeaders, signed: tuple[str, ...],
         amz_date: str, body_sha256: str, key: bytes,
     ) -> str:
-        url = "https://sealq" + request.path + (f"?{request.query}" if request.query else "")
-        # The method, path and query go to botocore on the request; the signed headers
-        # and the body's hash (checked above) through the signer's own hooks.
-        wire = AWSRequest(method=request.method, url=url)
-        wire.context["timestamp"] = amz_date
-        wire.context["payload_signing_enabled"] = True
-        chosen = _Headers({name: headers[name] for name in signed})
-        signer = _Signer(self._region, self._service, chosen, body_sha256, key)
-        canonical = signer.canonical_request(wire)
-        return str(signer.signature(signer.string_to_sign(wire, canonical), wire))
+        chosen = SignedHeaders({name: headers[name] for name in signed})
+        return signing.signature(
+            method=request.method, path=request.path, query=request.query, headers=chosen,
+            body_sha256=body_sha256, amz_date=amz_date, region=self._region,
+            service=self._service, key=key,
+        )

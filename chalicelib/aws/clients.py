@@ -24,7 +24,7 @@ _SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 # may hold as many as the local server's threads use at once.
 _POOL = {"max_pool_connections": 50, "tcp_keepalive": True}
 # role -> (service, budget): a role is one use of a service with its own timeouts.
-ROLES: dict[str, tuple[str, timeouts.Budget]] = {
+ROLES: dict[str, tuple[str, timeouts.CallBudget]] = {
     "queues": ("dynamodb", timeouts.QUEUE_TABLE),
     "accounts": ("dynamodb", timeouts.QUEUE_TABLE),
     "messages": ("sqs", timeouts.MESSAGES),
@@ -55,7 +55,11 @@ class Clients:
             if found is None:
                 quiet_sdk_loggers()
                 service, budget = ROLES[role]
-                config: Config = budget.config(**_POOL)
+                config = Config(
+                    connect_timeout=budget.connect, read_timeout=budget.read,
+                    retries={"total_max_attempts": budget.attempts, "mode": "standard"},
+                    **_POOL,
+                )
                 found = self.session.client(
                     service, region_name=self._region, endpoint_url=self._endpoint,
                     config=config,

@@ -24,6 +24,7 @@ from chalicelib import settings as settings_module
 from chalicelib.auth.cmks import AllowedKeys
 from chalicelib.auth.keys import AccessKeyCache
 from chalicelib.auth.sigv4 import Verifier
+from chalicelib.aws import service_model
 from chalicelib.aws.clients import Clients
 from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
 from chalicelib.crypto.keycache import HandlerKeyCache
@@ -221,6 +222,8 @@ def build_handler(
 ) -> Frontend:
     """A handler container on AWS (or an AWS endpoint such as moto)."""
     clients = Clients(session, conf.region, conf.aws_endpoint)
+    # The protocol layer reads botocore's SQS model; the backing client has it loaded.
+    service_model.adopt(clients.get("messages").meta.service_model)
     return build_frontend(
         conf,
         ports=aws_ports(conf, clients),

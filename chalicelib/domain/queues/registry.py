@@ -210,11 +210,13 @@ class Registry(QueueRecords):
             current = self.get_fresh(queue.account, queue.name)
             to_set, to_remove = diff(current.attributes, before.attributes)
             undo = Change(to_set, to_remove, modified=before.modified)
-            if not self._table.update(current.record, undo):
-                raise StorageError("dynamodb", "ConditionalCheckFailedException")
+            restored = self._table.update(current.record, undo)
         except (StorageError, errors.SqsError) as err:
-            log.error("queue attributes could not be restored after a failed change: %s",
-                      type(err).__name__)
+            restored, why = False, type(err).__name__
+        else:
+            why = "the queue changed meanwhile"
+        if not restored:
+            log.error("queue attributes could not be restored after a failed change: %s", why)
 
     def edit_policy(self, queue: Queue, edit: Callable[[str], str]) -> None:
         """Replace the queue's Policy with ``edit(current policy)`` ("" removes it), as a
