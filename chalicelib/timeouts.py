@@ -4,7 +4,7 @@ The chain, outermost first: API Gateway gives up after 29 s; the handler Lambda
 must answer before that; inside it a SendMessage reads the queue record, asks
 the key service (a Lambda Invoke that waits for that function's own timeout),
 may put an S3 object and sends to SQS. The key service in turn reads and writes
-DynamoDB and calls KMS. ``tests/test_timeouts.py`` checks these sums and that
+DynamoDB and calls KMS. ``tests/unit/core/test_timeouts.py`` checks these sums and that
 ``.chalice/config.json`` uses the Lambda timeouts below, so a change to one
 number that breaks the chain fails the build.
 """

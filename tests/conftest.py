@@ -13,15 +13,7 @@ from moto import mock_aws
 
 from chalicelib.clock import FakeClock
 from chalicelib.handler import container
-from tests.harness import TEST_SECRET
-
-TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
+from tests.harness import TEST_ENV, TEST_SECRET
 
 
 @pytest.fixture(autouse=True)
@@ -69,8 +61,9 @@ class _Records(logging.Handler):
 def _the_whole_suite_logs_at_debug_and_never_a_secret() -> Iterator[None]:
     """sealq's loggers at DEBUG for every test (a test may set its own level), every
     record kept; at the end no record of the whole run may carry a secret access key
-    in any form. tests/test_invariants.py and tests/test_secret_scan.py scan their
-    own workloads for bodies, data keys and derived signing keys too."""
+    in any form. tests/functional/crypto/test_invariants.py and
+    tests/functional/auth/test_secret_scan.py scan their own workloads for bodies,
+    data keys and derived signing keys too."""
     from tests.harness import forms
 
     records = _Records()

@@ -17,6 +17,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +42,8 @@ from chalicelib.storage.accounts import DynamoAccountStore
 from chalicelib.storage.ports import AccountStore
 from tools.admin.accounts import Accounts
 
+# The repository: the folder above tests/.
+ROOT = Path(__file__).resolve().parent.parent
 ENDPOINT = "http://sealq.test"
 REGION = "us-east-1"
 # Every test stack has this one account and access key; in-process clients sign with it.
@@ -48,6 +51,14 @@ TEST_ACCOUNT = settings.DEFAULT_ACCOUNT
 TEST_KEY_ID = "AKIASEALQTESTKEY0001"
 TEST_SECRET = "sealqTestSecretKey/0123456789abcdefghijk"
 TEST_CREDENTIALS = Credentials(TEST_KEY_ID, TEST_SECRET)
+# The dummy credentials and region every test runs with (tests/conftest.py sets them).
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 # One session for every client the tests make: a session loads each service model
 # once, so clients come cheap (STYLE: share one boto3 session).
 SESSION = boto3.session.Session()

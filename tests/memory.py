@@ -1,9 +1,10 @@
 """In-memory implementations of the storage ports and of the key service.
 
 For fast tests of the message and action logic: same contracts as the AWS
-adapters (``tests/test_ports.py`` runs one suite against both), no moto, no
-network. Thread-safe, driven by an injected clock; a long poll returns at once.
-Never used in a deployment: nothing here is durable or encrypted under KMS.
+adapters (``tests/functional/storage/test_port_contracts.py`` runs one suite
+against both), no moto, no network. Thread-safe, driven by an injected clock; a
+long poll returns at once. Never used in a deployment: nothing here is durable or
+encrypted under KMS. ``Memory`` is a handler container over them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from chalicelib import settings
 from chalicelib.clock import Clock
+from chalicelib.handler import container
 from chalicelib.handler.container import Ports
 from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
 from chalicelib.storage.errors import Gone, InvalidReceipt, NotInflight, StorageError
@@ -30,6 +33,7 @@ from chalicelib.storage.ports import (
     Outgoing,
     QueueRecord,
 )
+from tests.harness import install_test_key, sqs_client
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -527,3 +531,19 @@ def memory_ports(clock: Clock) -> Ports:
     """In-memory storage (tests of the domain without moto)."""
     return Ports(MemoryQueueTable(), MemoryMessageStore(clock), MemoryPayloadStore(),
                  MemoryQuarantineStore(), MemoryAccountStore(), MemoryMoveTaskStore())
+
+
+class Memory:
+    """A handler container on memory ports and the memory key service, with the test
+    access key installed and a real boto3 client (``sqs``) in front."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.ports = memory_ports(clock)
+        self.keys = MemoryKeyService(clock)
+        self.handler = container.build_frontend(
+            settings.get(), ports=self.ports, key_service=self.keys, clock=clock,
+            local_clock=clock,
+        )
+        install_test_key(self.ports.accounts, self.keys, clock)
+        self.sqs = sqs_client(self.handler)

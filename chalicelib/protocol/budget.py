@@ -13,6 +13,7 @@ handed back at once. The first message is always taken: every message SQS accept
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,13 +22,18 @@ from chalicelib.protocol import shapes
 
 type Measure = Callable[[dict[str, Any]], int]
 
+# What JSON writes as a backslash and one letter, and what it writes as \\u00XX.
+_SHORT_ESCAPES = ('"', "\\", "\n", "\r", "\t", "\b", "\f")
+_OTHER_CONTROLS = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
+
 
 def proxied(text: str) -> int:
     """Bytes ``text`` takes inside the proxy response's JSON string, as the Lambda
-    runtime encodes it: UTF-8, with ``"``, ``\\`` and the control characters XML and
-    JSON leave raw (newline, tab) escaped in two bytes."""
-    return (len(text.encode("utf-8")) + text.count('"') + text.count("\\")
-            + text.count("\n") + text.count("\t"))
+    runtime encodes it: UTF-8, ``"`` and ``\\`` and the control characters with a
+    short escape (``\\n`` ...) in two bytes, any other control character in six."""
+    size = len(text.encode("utf-8"))
+    size += sum(text.count(char) for char in _SHORT_ESCAPES)
+    return size + 5 * len(_OTHER_CONTROLS.findall(text))
 
 
 class ResponseBudget:

@@ -2,7 +2,7 @@
 
 Used by the local stack (embedded or external moto, LocalStack) and by tests. In
 AWS the same resources come from ``infra/merge-template.json``; the schemas here
-and there must agree (tests/test_infra.py checks it).
+and there must agree (tests/functional/tools/test_infra.py checks it).
 """
 
 from __future__ import annotations
