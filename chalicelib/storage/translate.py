@@ -13,6 +13,7 @@ response parsed from a batch).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,11 +24,6 @@ from botocore.exceptions import (
     ConnectionError,
     HTTPClientError,
     ReadTimeoutError,
-)
-from botocore.retries.standard import (
-    RetryContext,
-    ThrottledRetryableChecker,
-    TransientRetryableChecker,
 )
 
 from chalicelib.storage.errors import (
@@ -42,8 +38,6 @@ from chalicelib.storage.errors import (
     Transient,
 )
 
-_THROTTLED = ThrottledRetryableChecker()
-_TRANSIENT = TransientRetryableChecker()
 # Server-side faults by name (KMS, SQS, DynamoDB and Lambda each use one of them):
 # botocore judges these by their 5xx status, which a code alone does not carry.
 _SERVER_FAULTS = frozenset({
@@ -81,14 +75,26 @@ def _status(response: Any) -> int:
     return status if isinstance(status, int) else 0
 
 
+@functools.cache
+def _checkers() -> tuple[Any, ...]:
+    """botocore's standard-mode checkers, imported on first use: importing
+    ``botocore.retries`` ahead of boto3 slows the key service's cold start by ~30 ms."""
+    from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
+
+    return ThrottledRetryableChecker(), TransientRetryableChecker()
+
+
 def _transient(code: str, status: int) -> bool:
+    from botocore.retries.standard import RetryContext
+
+    if code in _SERVER_FAULTS or status >= 500:
+        return True
     context = RetryContext(
         attempt_number=1,
         parsed_response={"Error": {"Code": code}},
         http_response=_Status(status) if status else None,
     )
-    return (code in _SERVER_FAULTS or status >= 500 or _THROTTLED.is_retryable(context)
-            or _TRANSIENT.is_retryable(context))
+    return any(checker.is_retryable(context) for checker in _checkers())
 
 
 def classify(service: str, code: str, status: int = 0) -> StorageError:
