@@ -1,12 +1,13 @@
-"""sealq's Chalice app: the SQS-compatible API and the key service. Thin by design.
+"""sealq's Chalice app: the SQS-compatible API, the key service and the delivery function
+(triggers). Thin by design.
 
 All logic lives in ``chalicelib``; the composition root (``chalicelib.handler.container``)
 builds each container lazily on its first request, so nothing here calls AWS at
 import time and ``chalice package`` can import it without credentials.
 
-Both Lambda functions import this module, so it imports neither function's tree at
-the top: each function imports its own on first use, and the key service never
-loads the handler's (protocol, auth, the encryption SDK, storage) at cold start.
+Every Lambda function imports this module, so it imports no function's tree at the
+top: each function imports its own on first use, and the key service never loads the
+handler's (protocol, auth, the encryption SDK, storage) at cold start.
 """
 
 from __future__ import annotations
@@ -71,5 +72,13 @@ def queue_path(account: str, queue: str) -> Response:
 @app.lambda_function(name="key_service")
 def key_service(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.keyservice import process  # the key service's tree only
+
+    return process.serve(event, context)
+
+
+@app.lambda_function(name="delivery")
+def delivery(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Triggers: the event source mappings on backing queues invoke this."""
+    from chalicelib.delivery import process  # the delivery function's tree only
 
     return process.serve(event, context)

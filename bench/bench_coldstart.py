@@ -32,13 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUILT_ZIP = ROOT / "build" / "deployment.zip"
 REPEATS = 7
-GOALS = {"handler": 2.0, "key service": 1.5}
+GOALS = {"handler": 2.0, "key service": 1.5, "delivery": 2.0}
 
 # name -> statements, timed together after the interpreter has started.
 ENTRY_POINTS: dict[str, str] = {
     "import boto3": "import boto3",
     "handler": "import app; app.app; from chalicelib.handler import container",
     "key service": "import app; app.key_service; from chalicelib.keyservice import process",
+    "delivery": "import app; app.delivery; from chalicelib.delivery import process",
 }
 _PROBE = """
 import sys, time, json

@@ -56,6 +56,9 @@ class Settings:
     auth_cache_ttl: float = 30.0
     # Set by the Lambda runtime; empty when running anywhere else.
     lambda_function_name: str = ""
+    # ARN of the delivery Lambda (triggers' event source mappings invoke it); empty: the
+    # local stack delivers in-process.
+    delivery_function: str = ""
     # Backing SQS queues are named <prefix><32 hex>[.fifo]: the stack's own prefix, so
     # two stacks in one account and region never share (or may touch) each other's queues.
     backing_queue_prefix: str = "sealq-"
@@ -127,6 +130,7 @@ def from_environ(env: Mapping[str, str]) -> Settings:
         log_level=_log_level(env),
         auth_cache_ttl=_float(env, "SEALQ_AUTH_CACHE_TTL", 30.0, 0.0, 300.0),
         lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+        delivery_function=env.get("SEALQ_DELIVERY_FUNCTION", ""),
         backing_queue_prefix=prefix,
         log_format=_choice(env, "SEALQ_LOG_FORMAT", ("json", "text"),
                            "json" if env.get("AWS_LAMBDA_FUNCTION_NAME") else "text"),

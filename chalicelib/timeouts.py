@@ -18,6 +18,8 @@ API_GATEWAY_SECONDS = 29.0
 # .chalice/config.json's lambda_timeout of each function.
 HANDLER_LAMBDA_SECONDS = 28
 KEY_SERVICE_LAMBDA_SECONDS = 11
+# The delivery function (triggers): a tenant's function has what is left of it.
+DELIVERY_LAMBDA_SECONDS = 28
 # Backoff botocore may sleep between attempts is capped at this in our accounting:
 # the standard retry mode sleeps rand(0, 1) * 2**attempt, and no budget below
 # allows more than one retry.
@@ -69,6 +71,11 @@ SEND_WORST = QUEUE_TABLE.worst + KEY_SERVICE_INVOKE.worst + PAYLOADS.worst + MES
 # Time a ReceiveMessage keeps, after its long poll, to open what it got (a key
 # from the key service, a body from S3); the poll is shortened to leave it.
 RECEIVE_RESERVE = KEY_SERVICE_INVOKE.worst + PAYLOADS.worst
+# The delivery function's calls: opening a batch (the key service, S3) and the tenant's
+# function, which must answer within what is left of the delivery function's time.
+TRIGGER_INVOKE = CallBudget(
+    connect=0.5, read=DELIVERY_LAMBDA_SECONDS - 1 - KEY_SERVICE_INVOKE.worst - PAYLOADS.worst,
+    attempts=1)
 
 
 def long_poll_seconds(requested: int, remaining: float | None) -> int:

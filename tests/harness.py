@@ -34,6 +34,7 @@ from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.handler import container, frontend
 from chalicelib.keyservice import KeyServiceClient, KeyServiceCore
+from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import SecretService
 from chalicelib.keyservice.transport import InProcessTransport
 from chalicelib.observability.metrics import NO_METRICS, Metrics, Recorder
@@ -92,7 +93,7 @@ def provision_stack() -> None:
     conf = settings.get()
     clients = Clients(SESSION, conf.region, conf.aws_endpoint)
     install_test_key(DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
-                     container.key_service_client(conf, clients))
+                     key_service_process.client(conf, clients))
 
 
 def allow_kms_key(*cmks: str, account: str = TEST_ACCOUNT, allowed: bool = True) -> None:
@@ -110,7 +111,7 @@ def auth_secrets() -> KeyServiceClient:
     """A key service for opening access-key secrets apart from the counted/faulted ones:
     handlers open their key once per container and day, which is not message traffic."""
     conf = settings.get()
-    return container.key_service_client(conf, Clients(SESSION, conf.region, conf.aws_endpoint))
+    return key_service_process.client(conf, Clients(SESSION, conf.region, conf.aws_endpoint))
 
 
 def signed_handle(

@@ -44,7 +44,20 @@ class MemoryQueueTable:
 
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], QueueRecord] = {}
+        self._index: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
+
+    def locate(self, backing_arn: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._index.get(backing_arn)
+
+    def index(self, backing_arn: str, account: str, name: str) -> None:
+        with self._lock:
+            self._index[backing_arn] = (account, name)
+
+    def unindex(self, backing_arn: str) -> None:
+        with self._lock:
+            self._index.pop(backing_arn, None)
 
     def get(self, account: str, name: str) -> QueueRecord | None:
         with self._lock:
@@ -78,6 +91,7 @@ class MemoryQueueTable:
                 attributes=attributes,
                 tags=tags,
                 sources={**current.sources, **change.add_sources},
+                trigger=current.trigger if change.trigger is None else change.trigger,
                 version=current.version + 1,
                 modified=current.modified if change.modified is None else change.modified,
             )
@@ -263,8 +277,6 @@ class MemoryMessageStore:
                     attributes["MessageDeduplicationId"] = message.dedup_id
                 out.append(BackingMessage(message.message_id, message.handle, message.body,
                                           attributes))
-                if queue.fifo:
-                    busy_groups.add(message.group_id)
         return out
 
     def _redriven(self, queue: _Queue, message: _Message) -> bool:

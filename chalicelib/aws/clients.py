@@ -33,6 +33,10 @@ ROLES: dict[str, tuple[str, timeouts.CallBudget]] = {
     "key_service": ("lambda", timeouts.KEY_SERVICE_INVOKE),
     # The handler's asynchronous invoke of itself (message move tasks): one short call.
     "move_tasks": ("lambda", timeouts.KEY_SERVICE_INVOKE),
+    # The delivery function's synchronous invokes of tenants' functions (triggers).
+    "triggers": ("lambda", timeouts.TRIGGER_INVOKE),
+    # The operator's event source mappings (the admin command; deletes by the handler).
+    "mappings": ("lambda", timeouts.QUEUE_TABLE),
     "kms": ("kms", timeouts.KMS),
     "key_records": ("dynamodb", timeouts.KEY_RECORDS),
 }

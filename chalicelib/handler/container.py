@@ -40,12 +40,11 @@ from chalicelib.domain.messages.stored import StoredMessages
 from chalicelib.domain.movetasks.tasks import Dispatch, MoveTasks
 from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT
 from chalicelib.domain.queues.registry import Registry
-from chalicelib.handler.frontend import Frontend, ServiceSecrets, deadline_from
+from chalicelib.domain.secrets import ServiceSecrets
+from chalicelib.handler.frontend import Frontend, deadline_from
 from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import KeyService, SecretService
 from chalicelib.keyservice.core import KeyServiceCore
-from chalicelib.keyservice.process import key_service_core
-from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.observability import process as telemetry
 from chalicelib.observability.logs import lambda_ids, log_context
 from chalicelib.observability.metrics import NO_METRICS, Metrics
@@ -54,10 +53,12 @@ from chalicelib.protocol.json10 import HttpResponse
 from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.accounts import DynamoAccountStore
 from chalicelib.storage.backing import SqsMessageStore
+from chalicelib.storage.mappings import LambdaMappings
 from chalicelib.storage.move_tasks import DynamoMoveTaskStore
 from chalicelib.storage.payloads import S3PayloadStore
 from chalicelib.storage.ports import (
     AccountStore,
+    EventSourceMappings,
     MessageStore,
     MoveTaskStore,
     PayloadStore,
@@ -81,6 +82,8 @@ class Ports:
     quarantine: QuarantineStore
     accounts: AccountStore
     tasks: MoveTaskStore
+    # Triggers' event source mappings, on a deployed stack (a deleted queue's go too).
+    mappings: EventSourceMappings | None = None
 
 
 def aws_ports(conf: Settings, clients: Clients) -> Ports:
@@ -92,28 +95,9 @@ def aws_ports(conf: Settings, clients: Clients) -> Ports:
         quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
         accounts=DynamoAccountStore(clients.get("accounts"), conf.accounts_table),
         tasks=DynamoMoveTaskStore(clients.get("queues"), conf.queues_table),
+        mappings=LambdaMappings(clients.get("mappings"), conf.delivery_function)
+        if conf.delivery_function else None,
     )
-
-
-def key_service_client(
-    conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
-    sleep: Callable[[float], None] = time.sleep, metrics: Metrics = NO_METRICS,
-) -> KeyServiceClient:
-    """How handlers reach the key service: Lambda Invoke when deployed, else in-process.
-
-    In Lambda the handler has no KMS permission, so running the key service
-    inside it would fail every request: that configuration refuses to start.
-    """
-    if conf.key_service_function:
-        return KeyServiceClient(LambdaTransport(conf.key_service_function,
-                                                clients.get("key_service")), metrics)
-    if conf.lambda_function_name:
-        raise SettingsError(
-            "SEALQ_KEY_SERVICE_FUNCTION is empty: in Lambda the handler must invoke the "
-            "key-service function (it has no KMS permission of its own)"
-        )
-    return KeyServiceClient(InProcessTransport(key_service_core(
-        conf, clients, clock=clock, sleep=sleep, metrics=metrics)), metrics)
 
 
 def build_frontend(
@@ -165,6 +149,7 @@ def build_frontend(
         key_policy=AllowedKeys(ports.accounts, default_cmk=conf.default_kms_key,
                                clock=local_clock, ttl=conf.auth_cache_ttl,
                                max_entries=conf.handler_cache_size),
+        mappings=ports.mappings,
     )
     secret = ServiceSecrets(key_service)
     sealer = Sealer(keys, metrics)
@@ -227,7 +212,7 @@ def build_handler(
     return build_frontend(
         conf,
         ports=aws_ports(conf, clients),
-        key_service=key_service_client(conf, clients, clock=clock, sleep=sleep,
+        key_service=key_service_process.client(conf, clients, clock=clock, sleep=sleep,
                                        metrics=metrics),
         clock=clock,
         local_clock=local_clock,

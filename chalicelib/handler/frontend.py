@@ -8,7 +8,6 @@ ones to a retryable error); only sealq's own bugs become ``InternalFailure``.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from chalicelib.aws import service_model
 from chalicelib.domain.actions import Actions
 from chalicelib.domain.context import Caller
 from chalicelib.domain.failures import access_key_error, key_service_error, storage_error
-from chalicelib.keyservice.api import KeyService, KeyServiceError
+from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.observability.logs import log_context
 from chalicelib.observability.metrics import ERRORS, NO_METRICS, REQUESTS, Metrics
 from chalicelib.protocol import json10
@@ -29,26 +28,6 @@ from chalicelib.protocol.wire import wire_for
 from chalicelib.storage.errors import StorageError
 
 log = logging.getLogger("sealq.frontend")
-
-
-class ServiceSecrets:
-    """Deployment secrets from the key service, held for the container's life."""
-
-    def __init__(self, service: KeyService) -> None:
-        self._service = service
-        self._values: dict[str, bytes] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, name: str) -> bytes:
-        with self._lock:
-            found = self._values.get(name)
-            if found is None:
-                try:
-                    found = self._service.service_secret(name)
-                except KeyServiceError as err:
-                    raise key_service_error(err) from None
-                self._values[name] = found
-            return found
 
 
 UNKNOWN_ACTION = "Unknown"

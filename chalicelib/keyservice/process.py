@@ -21,10 +21,11 @@ from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.keyservice.core import KeyServiceCore
 from chalicelib.keyservice.kms import INTERNAL_FAILURE, INTERNAL_MESSAGE
+from chalicelib.keyservice.transport import InProcessTransport, KeyServiceClient, LambdaTransport
 from chalicelib.observability import process as telemetry
 from chalicelib.observability.logs import lambda_ids, log_context
 from chalicelib.observability.metrics import NO_METRICS, Metrics
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, SettingsError
 
 log = logging.getLogger("sealq.container")
 
@@ -45,6 +46,28 @@ def key_service_core(
         sleep=sleep,
         metrics=metrics,
     )
+
+
+def client(
+    conf: Settings, clients: Clients, *, clock: Clock = SYSTEM_CLOCK,
+    sleep: Callable[[float], None] = time.sleep, metrics: Metrics = NO_METRICS,
+) -> KeyServiceClient:
+    """How a handler or delivery container reaches the key service: Lambda Invoke when
+    deployed, else in-process.
+
+    In Lambda those functions have no KMS permission, so running the key service
+    inside them would fail every request: that configuration refuses to start.
+    """
+    if conf.key_service_function:
+        return KeyServiceClient(LambdaTransport(conf.key_service_function,
+                                                clients.get("key_service")), metrics)
+    if conf.lambda_function_name:
+        raise SettingsError(
+            "SEALQ_KEY_SERVICE_FUNCTION is empty: in Lambda the handler must invoke the "
+            "key-service function (it has no KMS permission of its own)"
+        )
+    return KeyServiceClient(InProcessTransport(key_service_core(
+        conf, clients, clock=clock, sleep=sleep, metrics=metrics)), metrics)
 
 
 _lock = threading.Lock()

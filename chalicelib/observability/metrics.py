@@ -29,6 +29,14 @@ KMS_CALLS = "KmsCalls"  # Operation: GenerateDataKey, Decrypt
 KMS_THROTTLED = "KmsThrottled"
 SEALED_BYTES = "SealedBytes"
 QUARANTINED_MESSAGES = "QuarantinedMessages"
+# Triggers (the delivery function): messages handed to a tenant's function, left for
+# redelivery, deleted by its filters, failed for the last receive before the queue's
+# dead-letter queue; and the function's time per batch.
+DELIVERED_MESSAGES = "DeliveredMessages"
+FAILED_DELIVERIES = "FailedDeliveries"
+FILTERED_MESSAGES = "FilteredMessages"
+REDRIVEN_MESSAGES = "RedrivenMessages"
+FUNCTION_DURATION = "FunctionDuration"
 
 UNITS: Mapping[str, str] = {
     REQUESTS: "Count",
@@ -41,6 +49,11 @@ UNITS: Mapping[str, str] = {
     KMS_THROTTLED: "Count",
     SEALED_BYTES: "Bytes",
     QUARANTINED_MESSAGES: "Count",
+    DELIVERED_MESSAGES: "Count",
+    FAILED_DELIVERIES: "Count",
+    FILTERED_MESSAGES: "Count",
+    REDRIVEN_MESSAGES: "Count",
+    FUNCTION_DURATION: "Milliseconds",
 }
 HANDLER_TIER = "1"
 KEY_SERVICE_TIER = "2"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.storage.errors import StorageError
 
@@ -65,6 +65,8 @@ class QueueRecord:
     # Dead-letter provenance: queue id -> ARN of every queue that ever redrove here,
     # so what they moved here keeps opening whatever happens to them later.
     sources: Mapping[str, str] = field(default_factory=dict)
+    # The queue's trigger (chalicelib.domain.triggers.model.Trigger as JSON); "" for none.
+    trigger: str = ""
 
     @property
     def quarantine_id(self) -> str:
@@ -82,6 +84,8 @@ class Change:
     remove_tags: Iterable[str] = ()
     add_sources: Mapping[str, str] = field(default_factory=dict)
     modified: int | None = None
+    # The trigger's JSON to store; "" removes it; None leaves it as it is.
+    trigger: str | None = None
 
 
 class QueueTable(Protocol):
@@ -106,6 +110,19 @@ class QueueTable(Protocol):
         self, account: str, prefix: str, limit: int, start_after: str | None
     ) -> tuple[list[QueueRecord], bool]:
         """Up to ``limit`` records of ``account`` by name, and whether more follow."""
+        ...
+
+    def locate(self, backing_arn: str) -> tuple[str, str] | None:
+        """(account, name) of the queue whose backing queue is ``backing_arn``, if
+        indexed (a trigger's delivery finds its queue so)."""
+        ...
+
+    def index(self, backing_arn: str, account: str, name: str) -> None:
+        """Make the queue findable by its backing queue's ARN."""
+        ...
+
+    def unindex(self, backing_arn: str) -> None:
+        """Forget the backing queue's index entry (no error when there is none)."""
         ...
 
 
@@ -261,6 +278,23 @@ class MoveTaskStore(Protocol):
     def request_cancel(self, source_arn: str, task_id: str) -> MoveTask | None:
         """Mark a RUNNING task for cancelling; the stored task (changed or not), None
         when there is no such task."""
+        ...
+
+
+# -- triggers -------------------------------------------------------------------------------
+
+
+class EventSourceMappings(Protocol):
+    """The Lambda event source mappings that feed triggers' deliveries (deployed stacks)."""
+
+    def create(self, backing_arn: str, trigger: Any) -> str:
+        """A mapping on the backing queue with the trigger's batch settings; its id."""
+        ...
+
+    def update(self, mapping: str, trigger: Any) -> None: ...
+
+    def delete(self, mapping: str) -> None:
+        """Remove a mapping (one already gone is no error)."""
         ...
 
 

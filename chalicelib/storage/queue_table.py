@@ -35,6 +35,7 @@ def record_from_item(item: Mapping[str, Any]) -> QueueRecord:
         version=int(item["version"]["N"]) if "version" in item else 0,
         queue_id=item["queue_id"]["S"] if "queue_id" in item else "",
         sources={k: v["S"] for k, v in item.get("sources", {}).get("M", {}).items()},
+        trigger=item.get("trigger", {}).get("S", ""),
     )
 
 
@@ -52,11 +53,17 @@ def item_from_record(record: QueueRecord) -> dict[str, Any]:
         "version": {"N": str(record.version)},
         "queue_id": {"S": record.queue_id},
         "sources": _strings(record.sources),
+        **({"trigger": {"S": record.trigger}} if record.trigger else {}),
     }
 
 
 def _key(account: str, name: str) -> dict[str, Any]:
     return {"account": {"S": account}, "name": {"S": name}}
+
+
+def _index_key(backing_arn: str) -> dict[str, Any]:
+    # A partition no account id can be, so queue listings never see it.
+    return _key(f"backing#{backing_arn}", "queue")
 
 
 class DynamoQueueTable:
@@ -112,6 +119,12 @@ class DynamoQueueTable:
         if change.modified is not None:
             values[":m"] = {"N": str(change.modified)}
             sets.append("modified = :m")
+        if change.trigger is not None:  # TRIGGER is a DynamoDB reserved word
+            names["#tr"] = "trigger"
+            if change.trigger:
+                sets.append(f"#tr = {value(change.trigger)}")
+            else:
+                removes.append("#tr")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         if record.version:
             values[":v"] = {"N": str(record.version)}
@@ -170,3 +183,19 @@ class DynamoQueueTable:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return found[:limit], len(found) > limit
+
+    def locate(self, backing_arn: str) -> tuple[str, str] | None:
+        with translating(_SERVICE):
+            item = self._ddb.get_item(TableName=self._table, Key=_index_key(backing_arn),
+                                      ConsistentRead=True).get("Item")
+        return (item["queue_account"]["S"], item["queue_name"]["S"]) if item else None
+
+    def index(self, backing_arn: str, account: str, name: str) -> None:
+        with translating(_SERVICE):
+            self._ddb.put_item(TableName=self._table, Item={
+                **_index_key(backing_arn), "queue_account": {"S": account},
+                "queue_name": {"S": name}})
+
+    def unindex(self, backing_arn: str) -> None:
+        with translating(_SERVICE):
+            self._ddb.delete_item(TableName=self._table, Key=_index_key(backing_arn))

@@ -104,6 +104,9 @@ class Server:
     aws_endpoint: str | None
     # The AWS credentials file with profile sealq-local, as the devserver wrote it.
     credentials_file: Path
+    # Where the trigger targets of tests/e2e/consumers.py write what they get (None for
+    # SEALQ_E2E_ENDPOINT: its server is not ours to configure).
+    trigger_log: Path | None = None
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -144,11 +147,13 @@ def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = _free_port()
     stderr_path = tmp_path_factory.mktemp("devserver") / "stderr.log"
     state_dir = tmp_path_factory.mktemp("sealq-local")
+    trigger_log = tmp_path_factory.mktemp("triggers") / "events.jsonl"
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tools.local.devserver"],
             cwd=REPO_ROOT,
-            env=_clean_env(SEALQ_PORT=str(port), SEALQ_LOCAL_DIR=str(state_dir)),
+            env=_clean_env(SEALQ_PORT=str(port), SEALQ_LOCAL_DIR=str(state_dir),
+                           SEALQ_E2E_TRIGGER_LOG=str(trigger_log)),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -163,7 +168,7 @@ def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 f"\nstderr:\n{_tail(stderr_path)}"
             )
         assert output.url == f"http://127.0.0.1:{port}", output.url
-        yield Server(output.url, output.aws_endpoint, state_dir / "credentials")
+        yield Server(output.url, output.aws_endpoint, state_dir / "credentials", trigger_log)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

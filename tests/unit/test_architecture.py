@@ -17,7 +17,7 @@ from tests.harness import ROOT
 
 CHALICELIB = ROOT / "chalicelib"
 # Where sealq's own logic lives: no botocore, no backing service's error code.
-AWS_FREE = ("domain", "crypto", "auth", "protocol", "handler")
+AWS_FREE = ("domain", "crypto", "auth", "protocol", "handler", "delivery")
 MAX_LINES = 450
 
 

@@ -12,6 +12,8 @@ with the operator's own AWS credentials, never through the public API.
     python -m tools.admin quarantine-list ACCOUNT QUEUE
     python -m tools.admin quarantine-count ACCOUNT QUEUE
     python -m tools.admin quarantine-purge ACCOUNT QUEUE
+    python -m tools.admin create-trigger ACCOUNT QUEUE FUNCTION [options]   (see triggers.py;
+        list-triggers, update-trigger, enable-trigger, disable-trigger, delete-trigger)
 
 Configuration is the deployment's (``SEALQ_*`` variables: tables, bucket, endpoint,
 ``SEALQ_KEY_SERVICE_FUNCTION`` for a deployed stack's key service; without it the
@@ -38,14 +40,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import settings
 from chalicelib.aws.clients import Clients
 from chalicelib.clock import SYSTEM_CLOCK
-from chalicelib.handler import container
+from chalicelib.domain.queues.records import QueueRecords
+from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.settings import Settings
 from chalicelib.storage.accounts import DynamoAccountStore
 from chalicelib.storage.errors import StorageError
+from chalicelib.storage.mappings import LambdaMappings
 from chalicelib.storage.ports import ACTIVE, INACTIVE
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
+from tools.admin import triggers
 from tools.admin.accounts import Accounts, UnknownAccount, UnknownKey, same_key_forms
 
 # command -> its positional arguments
@@ -69,7 +74,21 @@ def accounts(conf: Settings, session: boto3.session.Session | None = None) -> Ac
     """The operator's account operations on the deployment ``conf`` describes."""
     clients = Clients(session or boto3.session.Session(), conf.region, conf.aws_endpoint)
     store = DynamoAccountStore(clients.get("accounts"), conf.accounts_table)
-    return Accounts(store, container.key_service_client(conf, clients), SYSTEM_CLOCK)
+    return Accounts(store, key_service_process.client(conf, clients), SYSTEM_CLOCK)
+
+
+def trigger_operations(conf: Settings, session: boto3.session.Session | None = None
+                       ) -> triggers.Triggers:
+    """The operator's trigger operations on the deployment ``conf`` describes: event
+    source mappings when it has a delivery function (a deployed stack), else the queue
+    table alone (the local stack delivers in-process)."""
+    clients = Clients(session or boto3.session.Session(), conf.region, conf.aws_endpoint)
+    table = DynamoQueueTable(clients.get("queues"), conf.queues_table)
+    records = QueueRecords(table, region=conf.region, default_cmk=conf.default_kms_key,
+                           clock=SYSTEM_CLOCK, cache_ttl=0)
+    mappings = (LambdaMappings(clients.get("mappings"), conf.delivery_function)
+                if conf.delivery_function else None)
+    return triggers.Triggers(table, records, mappings)
 
 
 # Stack output -> the setting it configures (infra/merge-template.json's Outputs).
@@ -81,6 +100,7 @@ STACK_OUTPUTS = {
     "DefaultKmsKey": "SEALQ_DEFAULT_KMS_KEY",
     "KeyServiceFunction": "SEALQ_KEY_SERVICE_FUNCTION",
     "BackingQueuePrefix": "SEALQ_BACKING_QUEUE_PREFIX",
+    "DeliveryFunction": "SEALQ_DELIVERY_FUNCTION",
 }
 
 
@@ -181,6 +201,7 @@ def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
         each = sub.add_parser(command)
         for name in names:
             each.add_argument(name)
+    triggers.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.stack:
         try:
@@ -192,8 +213,14 @@ def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
     try:
         if args.command.startswith("quarantine-"):
             code, out = _quarantine(conf, args.command, args.account, args.queue)
+        elif args.command in triggers.COMMANDS:
+            code, out = 0, triggers.run(trigger_operations(conf), args)
         else:
             code, out = 0, _accounts_command(accounts(conf), args.command, args, conf)
+    except triggers.TriggerError as err:
+        code, out = 1, {"error": err.code, "message": err.message}
+    except triggers.NoSuchQueue as err:
+        code, out = 1, {"error": "ResourceNotFoundException", "message": str(err)}
     except UnknownAccount as err:
         code, out = 1, {"error": "NoSuchAccount", "account": str(err)}
     except UnknownKey as err:

@@ -47,7 +47,7 @@ from chalicelib.observability import process as telemetry
 from chalicelib.storage.errors import StorageError
 from tools.admin import cli as admin
 from tools.local import credentials as localcreds
-from tools.local import provision, stats
+from tools.local import provision, stats, triggers
 from tools.local.httpserver import Limits, LocalHTTPServer
 
 log = logging.getLogger("sealq.devserver")
@@ -205,12 +205,16 @@ class LocalStack:
     local_key: localcreds.LocalKey | None = None
     _restore_env: dict[str, str | None] = field(repr=False, default_factory=dict)
     _stopped: bool = field(repr=False, default=False)
+    # The local event source mappings: the triggers' workers.
+    _triggers: Any = field(repr=False, default=None)
 
     def stop(self) -> None:
         """Stop serving, close the socket, stop moto, restore the environment (idempotent)."""
         if self._stopped:
             return
         self._stopped = True
+        if self._triggers is not None:
+            self._triggers.stop()
         self._http.shutdown()
         self._http.server_close()
         self._thread.join(timeout=10)
@@ -296,6 +300,8 @@ def start(
         bound_host, bound_port = http.socket.getsockname()[:2]
         thread = threading.Thread(target=http.serve_forever, name="sealq-http", daemon=True)
         thread.start()
+        runner = triggers.runner(conf)
+        runner.start()
     except BaseException:
         _teardown(moto, restore)
         raise
@@ -309,6 +315,7 @@ def start(
         _moto=moto,
         _restore_env=restore,
         local_key=local_key,
+        _triggers=runner,
     )
 
 

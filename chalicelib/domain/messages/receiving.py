@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib import errors, timeouts
@@ -65,7 +65,7 @@ def select_attributes(attributes: MessageAttributes, names: list[str]) -> Messag
             if name in exact or any(name.startswith(p) for p in prefixes)}
 
 
-class _KeyRefused(Exception):
+class KeyRefused(Exception):
     """KMS refuses this message's own key (disabled, deleted, denied, not its ciphertext)."""
 
     def __init__(self, error: errors.SqsError) -> None:
@@ -73,7 +73,7 @@ class _KeyRefused(Exception):
         self.error = error
 
 
-class _Tampered(Exception):
+class Tampered(Exception):
     """The message fails its integrity checks here (forged, altered, bound elsewhere)."""
 
     def __init__(self, reason: str) -> None:
@@ -133,14 +133,14 @@ class Receiver:
                 ):
                     break
                 try:
-                    message = self._open(queue, item, request)
-                except _KeyRefused as refused:
+                    message = select(self.open_one(queue, item), request)
+                except KeyRefused as refused:
                     log.warning("message %s of %s: its key was refused (%s)", item.message_id,
                                 queue.arn, refused.error.code)
                     kept.add(item.receipt_handle)
                     refusals.append(refused.error)
                     continue
-                except _Tampered as tampered:
+                except Tampered as tampered:
                     self._quarantine.put(queue, item, tampered.reason)
                     kept.add(item.receipt_handle)  # deleted from the queue, or retried
                     quarantined += 1
@@ -157,17 +157,21 @@ class Receiver:
                 queue, [i for i in raw if i.receipt_handle not in returned | kept])
         return _Round(out, refusals, len(raw), quarantined)
 
-    def _open(self, queue: Queue, item: BackingMessage, request: ReceiveRequest) -> Received:
+    def open_one(self, queue: Queue, item: BackingMessage) -> Received:
+        """One backing message opened in ``queue``, with every system and message
+        attribute; KeyRefused when KMS refuses its own key (it stays in the queue),
+        Tampered when it fails its checks (for the quarantine), SqsError for a transient
+        failure (the caller hands back what it fetched)."""
         try:
             sealed = self._stored.load(item)
             opened = self._opener.open(queue, sealed)
             found = envelope.decode(opened.plaintext)
         except KeyServiceError as err:
             if err.code in KEY_REFUSALS:  # about this message's own key
-                raise _KeyRefused(refused_key_error(err)) from None
+                raise KeyRefused(refused_key_error(err)) from None
             raise key_service_error(err) from None
         except (Unreadable, SealError, MalformedEnvelope) as err:
-            raise _Tampered(str(err)) from None
+            raise Tampered(str(err)) from None
         handle = handles.issue(
             self._secret("receipt-handles"), queue.arn,
             handles.Receipt(item.receipt_handle, payloads.parse_pointer(item.body)),
@@ -183,13 +187,18 @@ class Receiver:
         system.pop("DeadLetterQueueSourceArn", None)
         if opened.queue_arn != queue.arn or opened.queue_id != queue.queue_id:
             system["DeadLetterQueueSourceArn"] = opened.queue_arn
-        names = request.system_attribute_names
-        chosen = dict(system) if "All" in names else {k: system[k] for k in names if k in system}
-        return Received(
-            message_id=item.message_id, receipt_handle=handle, body=found.body,
-            attributes=select_attributes(found.attributes, request.message_attribute_names),
-            system=chosen,
-        )
+        return Received(message_id=item.message_id, receipt_handle=handle, body=found.body,
+                        attributes=found.attributes, system=system)
+
+
+def select(message: Received, request: ReceiveRequest) -> Received:
+    """``message`` with only the attributes ``request`` asked for."""
+    names = request.system_attribute_names
+    system = message.system
+    chosen = dict(system) if "All" in names else {k: system[k] for k in names if k in system}
+    return replace(message, system=chosen,
+                   attributes=select_attributes(message.attributes,
+                                                request.message_attribute_names))
 
 
 def refused_key_error(err: KeyServiceError) -> errors.SqsError:

@@ -8,6 +8,7 @@ redrive and provenance are :mod:`.redrive`'s.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
     MIRRORED_ATTRIBUTES,
     Change,
+    EventSourceMappings,
     MessageStore,
     QueueRecord,
     QueueTable,
@@ -55,11 +57,13 @@ class Registry(QueueRecords):
         cache_ttl: float,
         key_policy: KeyPolicy,
         local_clock: Clock | None = None,
+        mappings: EventSourceMappings | None = None,
     ) -> None:
         super().__init__(table, region=region, default_cmk=default_cmk, clock=clock,
                          cache_ttl=cache_ttl, local_clock=local_clock)
         self._store = store
         self._key_policy = key_policy
+        self._mappings = mappings  # triggers' event source mappings (deployed stacks)
         self.redrive = Redrive(self, store)
 
     def counts(self, queue: Queue) -> dict[str, str]:
@@ -142,11 +146,14 @@ class Registry(QueueRecords):
 
     def delete(self, queue: Queue) -> None:
         """Remove the record first, then the backing queue: no window where a half-queue shows."""
+        queue = self.get_fresh(queue.account, queue.name)  # its trigger as stored now
         self.forget(queue.account, queue.name)
         if not self._table.delete(queue.record):
             raise errors.queue_does_not_exist()
         for source in self.redrive.sources_targeting(queue.account, queue.arn):
             self.redrive.point(source, None)  # keep their dead letters until it is back
+        if queue.record.trigger:
+            self._drop_trigger(queue)
         try:
             self._store.delete_queue(queue.backing_url)
         except Gone:
@@ -155,6 +162,18 @@ class Registry(QueueRecords):
             # The registry no longer points at it; its sealed messages expire with it.
             log.warning("backing queue of a deleted queue left behind: %s %s",
                         type(err).__name__, err.code)
+
+    def _drop_trigger(self, queue: Queue) -> None:
+        """A deleted queue's trigger goes with it: its record went, its mapping and its
+        index entry go now (best effort: a mapping left behind only finds no queue)."""
+        mapping = json.loads(queue.record.trigger).get("mapping")
+        try:
+            if mapping and self._mappings is not None:
+                self._mappings.delete(mapping)
+            self._table.unindex(queue.record.backing_arn)
+        except StorageError as err:
+            log.error("trigger of a deleted queue left behind: %s %s",
+                      type(err).__name__, err.code)
 
     def purge(self, queue: Queue) -> None:
         self._store.purge(queue.backing_url)

@@ -17,6 +17,7 @@ from chalicelib.aws.clients import Clients
 from chalicelib.clock import FakeClock
 from chalicelib.handler import container
 from chalicelib.keyservice import DataKey, KeyServiceClient, KeyServiceError
+from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.transport import InProcessTransport, LambdaTransport
 from chalicelib.settings import SettingsError
 from tests.harness import REGION, SESSION
@@ -198,7 +199,7 @@ def test_lambda_entry_point_serves_the_wire_format(stack: None) -> None:
 
 
 def test_the_key_service_is_in_process_without_a_function(stack: None) -> None:
-    client = container.key_service_client(settings.get(), clients())
+    client = key_service_process.client(settings.get(), clients())
     key = client.data_key(**data_key_kwargs())
     assert container.serve_key_service(
         {"op": "data_key", "queue_arn": QUEUE, "cmk": CMK, "context": CONTEXT,
@@ -216,7 +217,7 @@ def test_the_handler_invokes_the_configured_function(
     with Stubber(built.get("key_service")) as stub:
         stub.add_response("invoke", {"StatusCode": 200, "Payload": payload_body(wire)},
                           expected_invoke({"op": "service_secret", "name": "receipts"}))
-        client = container.key_service_client(settings.get(), built)
+        client = key_service_process.client(settings.get(), built)
         assert client.service_secret("receipts") == b"\x01\x02\x03"
 
 
@@ -226,7 +227,7 @@ def test_in_lambda_a_handler_without_a_key_service_function_refuses_to_start(
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "sealq-dev")
     settings.reset()
     with pytest.raises(SettingsError, match="SEALQ_KEY_SERVICE_FUNCTION"):
-        container.key_service_client(settings.get(), clients())
+        key_service_process.client(settings.get(), clients())
     response = container.serve_http({}, b"{}", {}, None)
     assert response.status == 500
     assert "SEALQ_KEY_SERVICE_FUNCTION" in caplog.text

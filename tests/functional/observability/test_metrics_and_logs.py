@@ -20,6 +20,7 @@ from chalicelib.aws.clients import Clients
 from chalicelib.clock import FakeClock
 from chalicelib.handler import container
 from chalicelib.keyservice import KeyServiceClient
+from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.transport import InProcessTransport
 from chalicelib.observability.logs import unconfigure_json_logs
 from chalicelib.observability.metrics import KMS_THROTTLED, Recorder
@@ -121,7 +122,7 @@ def test_emf_counters_show_cache_hits_growing_while_kms_calls_stay_at_the_bound(
     clients = Clients(SESSION, conf.region, conf.aws_endpoint)
     kms = KmsCounter()
     clients.get("kms").meta.events.register("before-call.kms.*", kms.hook(0))
-    core = container.key_service_core(conf, clients, clock=clock, metrics=recorder)
+    core = key_service_process.key_service_core(conf, clients, clock=clock, metrics=recorder)
     ports = memory_ports(clock)
     secrets = auth_secrets()
     install_test_key(ports.accounts, secrets, clock)

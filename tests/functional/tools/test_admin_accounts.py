@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from chalicelib import settings
+from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import ACCESS_KEY_CONTEXT, KeyServiceError, secret_context
 from tests.harness import REGION
 
@@ -76,12 +77,11 @@ def test_the_key_service_opens_a_secret_only_under_its_own_key_id(
     stack: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from chalicelib.aws.clients import Clients
-    from chalicelib.handler import container
 
     conf = settings.get()
     account = run_admin(capsys, "create-account", "a")
     other = run_admin(capsys, "create-access-key", account["AccountId"])
-    service = container.key_service_client(
+    service = key_service_process.client(
         conf, Clients(boto3.session.Session(), conf.region, conf.aws_endpoint))
     sealed = sealed_secret_of(account["AccessKeyId"])
     opened = service.open_secret(context=secret_context(account["AccessKeyId"]), sealed=sealed)

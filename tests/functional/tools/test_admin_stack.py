@@ -16,6 +16,7 @@ OUTPUTS = {
     "AccountsTable": "s1-AccountsTable-GHI", "PayloadBucket": "s1-payloadbucket-jkl",
     "DefaultKmsKey": "alias/sealq-s1", "KeyServiceFunction": "s1-KeyService-MNO",
     "BackingQueuePrefix": "sealq-1a2b3c4d-",
+    "DeliveryFunction": "arn:aws:lambda:us-east-1:123456789012:function:s1-Delivery-PQR",
 }
 
 
@@ -38,6 +39,7 @@ def test_a_stacks_outputs_become_the_admin_commands_settings(moto: None) -> None
         "SEALQ_DEFAULT_KMS_KEY": "alias/sealq-s1",
         "SEALQ_KEY_SERVICE_FUNCTION": "s1-KeyService-MNO",
         "SEALQ_BACKING_QUEUE_PREFIX": "sealq-1a2b3c4d-",
+        "SEALQ_DELIVERY_FUNCTION": OUTPUTS["DeliveryFunction"],
         "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
     }
 

@@ -141,11 +141,11 @@ def test_packaging_never_sees_a_credential_and_always_has_a_region() -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_both_functions_run_python313_traced_with_their_own_retained_log_group(
+def test_every_function_runs_python313_traced_with_its_own_retained_log_group(
     stage: str,
 ) -> None:
     found = functions(stage)
-    assert set(found) == {"APIHandler", "KeyService"}
+    assert set(found) == {"APIHandler", "KeyService", "Delivery"}
     for props in found.values():
         assert props["Runtime"] == "python3.13"
         assert props["Tracing"] == "Active"
@@ -261,6 +261,14 @@ def test_functions_get_the_stacks_names_by_ref_and_nothing_else(stage: str) -> N
                 "SEALQ_KEY_SERVICE_FUNCTION"} & set(service)
     alias = resources(stage)["DefaultKeyAlias"]["Properties"]["AliasName"]
     assert alias == {"Fn::Sub": "alias/sealq-${AWS::StackName}"}
+    delivery = functions(stage)["Delivery"]["Environment"]["Variables"]
+    assert delivery["SEALQ_QUEUES_TABLE"] == {"Ref": "QueuesTable"}
+    assert delivery["SEALQ_PAYLOAD_BUCKET"] == {"Ref": "PayloadBucket"}
+    assert delivery["SEALQ_KEY_SERVICE_FUNCTION"] == {"Ref": "KeyService"}
+    assert delivery["SEALQ_BACKING_QUEUE_PREFIX"] == handler["SEALQ_BACKING_QUEUE_PREFIX"]
+    assert not {"SEALQ_KEYS_TABLE", "SEALQ_ACCOUNTS_TABLE"} & set(delivery)
+    # The handler deletes a deleted queue's mapping: it knows the delivery function.
+    assert handler["SEALQ_DELIVERY_FUNCTION"] == {"Fn::GetAtt": ["Delivery", "Arn"]}
 
 
 def test_the_tables_match_what_local_provisioning_creates() -> None:
@@ -296,10 +304,15 @@ def test_the_payload_bucket_is_private_and_expires_orphans_everywhere(stack: Non
 
 HANDLER_ROLE = "ApiHandlerRole"
 KEY_SERVICE_ROLE = "KeyServiceRole"
+DELIVERY_ROLE = "DeliveryRole"
+# Tenants' functions are not the stack's: the delivery role may invoke any function, and
+# a function in another account only where its own policy names the role (the second
+# lock; the first is the admin plane, where only the operator attaches a function).
+TENANT_FUNCTIONS = {"Fn::Sub": "arn:${AWS::Partition}:lambda:*:*:function:*"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("role", [HANDLER_ROLE, KEY_SERVICE_ROLE])
+@pytest.mark.parametrize("role", [HANDLER_ROLE, KEY_SERVICE_ROLE, DELIVERY_ROLE])
 def test_no_policy_grants_a_wildcard_action_or_a_wildcard_resource_beyond_xray(
     stage: str, role: str,
 ) -> None:
@@ -308,6 +321,8 @@ def test_no_policy_grants_a_wildcard_action_or_a_wildcard_resource_beyond_xray(
             assert "*" not in action, action
         if statement["Resource"] == "*":
             assert {a.split(":")[0] for a in as_list(statement["Action"])} == {"xray"}
+        if statement["Resource"] == TENANT_FUNCTIONS:
+            assert (role, statement["Action"]) == (DELIVERY_ROLE, ["lambda:InvokeFunction"])
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -322,7 +337,8 @@ def test_the_message_handler_reaches_only_its_own_stores_and_never_kms(stage: st
     # its own key service, and itself: a message move task's worker is an asynchronous
     # invoke of the handler's own function
     lambda_grants = sorted(json.dumps(g[:2], default=sorted) for g in
-                           granted(stage, HANDLER_ROLE, "lambda"))
+                           granted(stage, HANDLER_ROLE, "lambda")
+                           if g[0] != {"lambda:deleteeventsourcemapping"})
     assert lambda_grants == sorted(json.dumps(({"lambda:invokefunction"}, [
         {"Fn::GetAtt": [function, "Arn"]}]), default=sorted)
         for function in ("APIHandler", "KeyService"))
@@ -399,6 +415,35 @@ def test_the_key_service_uses_kms_only_under_sealqs_encryption_contexts(stage: s
         "kms:EncryptionContext:sealq:account"] == "false"
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_delivery_function_reaches_only_its_stores_and_never_kms(stage: str) -> None:
+    services = {a.split(":", 1)[0] for a in actions(stage, DELIVERY_ROLE)}
+    assert services == {"logs", "xray", "dynamodb", "sqs", "s3", "lambda"}
+    assert not {a for a in actions(stage, DELIVERY_ROLE) if a.startswith("kms:")}
+    (records,) = granted(stage, DELIVERY_ROLE, "dynamodb")
+    assert records[:2] == ({"dynamodb:getitem"}, [{"Fn::GetAtt": ["QueuesTable", "Arn"]}])
+    # What the event source mapping polls with (the function's role), and no more.
+    (sqs,) = granted(stage, DELIVERY_ROLE, "sqs")
+    assert sqs[0] == {"sqs:receivemessage", "sqs:deletemessage", "sqs:getqueueattributes"}
+    assert "sealq-${StackTag}-*" in sqs[1][0]["Fn::Sub"][0]
+    s3 = {(frozenset(a), json.dumps(r)) for a, r, _ in granted(stage, DELIVERY_ROLE, "s3")}
+    assert s3 == {(frozenset({"s3:getobject"}), '[{"Fn::Sub": "${PayloadBucket.Arn}/payloads/*"}]'),
+                  (frozenset({"s3:putobject"}),
+                   '[{"Fn::Sub": "${PayloadBucket.Arn}/quarantine/*"}]')}
+    invokes = sorted(json.dumps(r) for a, r, _ in granted(stage, DELIVERY_ROLE, "lambda"))
+    assert invokes == sorted([json.dumps([{"Fn::GetAtt": ["KeyService", "Arn"]}]),
+                              json.dumps([TENANT_FUNCTIONS])])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_handler_may_delete_only_the_delivery_functions_mappings(stage: str) -> None:
+    (grant,) = [g for g in granted(stage, HANDLER_ROLE, "lambda")
+                if g[0] == {"lambda:deleteeventsourcemapping"}]
+    assert grant[2] == {"StringEquals": {"lambda:FunctionArn": {
+        "Fn::GetAtt": ["Delivery", "Arn"]}}}
+    assert "event-source-mapping:*" in grant[1][0]["Fn::Sub"]
+
+
 # -- outputs, alarms, stages --------------------------------------------------------------
 
 
@@ -407,7 +452,7 @@ def test_the_outputs_name_what_the_operator_and_the_admin_command_need(stage: st
     outputs = TEMPLATES[stage]["Outputs"]
     assert {"EndpointURL", "KeyServiceRoleArn", "KeyServiceFunction", "QueuesTable",
             "KeysTable", "AccountsTable", "PayloadBucket", "BackingQueuePrefix",
-            "DefaultKmsKey"} <= set(outputs)
+            "DefaultKmsKey", "DeliveryFunction", "DeliveryRoleArn"} <= set(outputs)
     assert outputs["KeyServiceRoleArn"]["Value"] == {"Fn::GetAtt": [KEY_SERVICE_ROLE, "Arn"]}
     assert outputs["EndpointURL"]["Value"]["Fn::Sub"].endswith("/api/")
 
@@ -420,7 +465,9 @@ def test_alarms_watch_kms_throttling_key_service_errors_and_handler_5xx(stage: s
               if r["Type"] == "AWS::CloudWatch::Alarm" for p in [r["Properties"]]}
     kms_throttled = (json.dumps(stack_namespace), "KmsThrottled")
     lambda_errors, api_5xx = ('"AWS/Lambda"', "Errors"), ('"AWS/ApiGateway"', "5XXError")
-    assert set(alarms) == {kms_throttled, lambda_errors, api_5xx}
+    failed_deliveries = (json.dumps(stack_namespace), "FailedDeliveries")
+    assert set(alarms) == {kms_throttled, lambda_errors, api_5xx, failed_deliveries}
+    assert "Dimensions" not in alarms[failed_deliveries]
     # sealq's EMF lines carry no dimension on KmsThrottled; the stack's namespace is its own.
     assert "Dimensions" not in alarms[kms_throttled]
     assert alarms[lambda_errors]["Dimensions"] == [

@@ -31,6 +31,7 @@ def test_the_deployed_lambda_timeouts_are_the_ones_the_budgets_assume() -> None:
     configured = lambda_timeouts()
     assert set(configured["api_handler"].values()) == {timeouts.HANDLER_LAMBDA_SECONDS}
     assert set(configured["key_service"].values()) == {timeouts.KEY_SERVICE_LAMBDA_SECONDS}
+    assert set(configured["delivery"].values()) == {timeouts.DELIVERY_LAMBDA_SECONDS}
 
 
 def test_the_handler_answers_before_api_gateway_gives_up() -> None:
@@ -84,3 +85,11 @@ def test_long_polls_stop_before_the_invocation_runs_out(
     assert timeouts.long_poll_seconds(requested, remaining) == expected
     if remaining is not None and expected:
         assert expected + timeouts.RECEIVE_RESERVE < remaining
+
+
+def test_a_tenants_function_has_what_is_left_of_the_delivery_functions_time() -> None:
+    """Opening a batch (the key service, S3) and the tenant's function fit the delivery
+    function's own timeout, so a slow function is a failed batch, never a lost one."""
+    assert (timeouts.KEY_SERVICE_INVOKE.worst + timeouts.PAYLOADS.worst
+            + timeouts.TRIGGER_INVOKE.worst) <= timeouts.DELIVERY_LAMBDA_SECONDS - 0.5
+    assert timeouts.TRIGGER_INVOKE.attempts == 1  # the mapping retries, not the client
