@@ -279,3 +279,36 @@ def test_fifo_a_message_kept_for_its_key_holds_its_group_in_order(
     held = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
     assert held == {items[0].message_id, items[2].message_id}  # a1, and a2 behind it
     assert [r["body"] for r in bench.target.records] == ["b1"]
+
+
+def test_powertools_batch_processor_works_unchanged_on_the_event(bench: Bench) -> None:
+    """An SQS consumer written for Lambda with Powertools' batch processor handles sealq's
+    event and its partial batch response as it would SQS's."""
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    def handle(record: SQSRecord) -> None:
+        if record.body == "bad":
+            raise ValueError("cannot handle")
+        assert record.event_source_arn.endswith(":q")
+        assert record.message_attributes["k"].string_value == "v"
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def function(event: dict[str, Any]) -> Invocation:
+        return Invocation(payload=process_partial_response(
+            event=event, record_handler=handle, processor=processor))
+
+    url = bench.queue()
+    create(bench.ops, "q", report_batch_item_failures=True)
+    for body in ("good", "bad", "fine"):
+        bench.sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes={
+            "k": {"DataType": "String", "StringValue": "v"}})
+    bench.target.answer = function
+    failed = bench.deliver(bench.fetch())
+    (record,) = [r for r in bench.target.records if r["body"] == "bad"]
+    assert failed == {record["messageId"]}
