@@ -295,7 +295,8 @@ def test_powertools_batch_processor_works_unchanged_on_the_event(bench: Bench) -
         if record.body == "bad":
             raise ValueError("cannot handle")
         assert record.event_source_arn.endswith(":q")
-        assert record.message_attributes["k"].string_value == "v"
+        attribute = record.message_attributes["k"]
+        assert attribute is not None and attribute.string_value == "v"
 
     processor = BatchProcessor(event_type=EventType.SQS)
 
