@@ -123,6 +123,9 @@ class Frontend:
         wire = wire_for(method, headers, parse_qs(query, keep_blank_values=True),
                         _queue_url(base_url, path))
         parsed.action = _named_action(headers, wire.query)
+        if wire.no_action:  # AWS answers before it looks at the signature
+            parsed.code = "UnknownOperationException"
+            return wire.unknown_operation(request_id)
         try:
             identity = self.authenticate(SignedRequest(method, path, query, headers, body or b""))
             request = wire.parse(headers, body)
