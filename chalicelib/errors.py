@@ -106,8 +106,8 @@ def purge_queue_in_progress(queue_name: str) -> SqsError:
     )
 
 
-def invalid_attribute_name(name: str) -> SqsError:
-    return SqsError("InvalidAttributeName", f"Unknown Attribute {name}.")
+def invalid_attribute_name(name: str, message: str | None = None) -> SqsError:
+    return SqsError("InvalidAttributeName", message or f"Unknown Attribute {name}.")
 
 
 def invalid_attribute_value(name: str, message: str | None = None) -> SqsError:
