@@ -134,8 +134,9 @@ def invalid_value(name: str, value: Any, reason: str) -> SqsError:
 
 
 def missing_parameter(name: str) -> SqsError:
+    """JSON 1.0's ``__type`` as recorded on AWS; the query protocol's legacy code."""
     return SqsError(
-        "MissingParameterException",
+        "MissingRequiredParameterException",
         f"The request must contain the parameter {name}.",
         query_code="MissingParameter",
     )

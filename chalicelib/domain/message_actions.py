@@ -26,6 +26,8 @@ ACTIONS: dict[str, Handler] = {}
 action = registrar(ACTIONS)
 
 
+NO_DEDUPLICATION = ("The queue should either have ContentBasedDeduplication enabled or "
+                    "MessageDeduplicationId provided explicitly")
 def _outgoing(queue: Queue, params: dict[str, Any]) -> OutgoingMessage:
     body = params.get("MessageBody")
     if body is None or body == "":
@@ -51,10 +53,7 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> OutgoingMessage:
         if not group_id:
             raise errors.missing_parameter("MessageGroupId")
         if dedup_id is None and queue.attributes.get("ContentBasedDeduplication") != "true":
-            raise errors.invalid_parameter_value(
-                "The queue should either have ContentBasedDeduplication enabled or "
-                "MessageDeduplicationId provided explicitly"
-            )
+            raise errors.invalid_parameter_value(NO_DEDUPLICATION)
         delay = None
     elif dedup_id is not None:
         raise invalid_value(
@@ -84,9 +83,15 @@ def send_message_batch(svc: Services, caller: Caller, params: dict[str, Any]) ->
     queue = svc.queue(caller, params)
     entries = validate_batch_entries(params.get("Entries"))
     check_batch_size(_entry_size(entry) for entry in entries)
-    if queue.fifo and any(not entry.get("MessageGroupId") for entry in entries):
-        # AWS refuses the whole request here rather than fail the entry.
-        raise errors.missing_parameter("MessageGroupId")
+    if queue.fifo:
+        # AWS refuses the whole request for these rather than fail the entry (recorded).
+        if any(not entry.get("MessageGroupId") for entry in entries):
+            raise errors.invalid_parameter_value(
+                "The request must contain the parameter MessageGroupId.")
+        if queue.attributes.get("ContentBasedDeduplication") != "true" and any(
+            entry.get("MessageDeduplicationId") is None for entry in entries
+        ):
+            raise errors.invalid_parameter_value(NO_DEDUPLICATION)
     outgoing: list[tuple[str, OutgoingMessage]] = []
     failed: list[BatchFailure] = []
     for entry in entries:

@@ -171,3 +171,50 @@ def test_fifo_queue_false_on_a_fifo_queue_is_modifying_the_queue_type(sqs: Any) 
     plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
     assert refusal(sqs.set_queue_attributes, QueueUrl=plain, Attributes={"FifoQueue": "true"}
                    ) == ("InvalidAttributeName", "Unknown Attribute FifoQueue.", 400)
+
+
+# 5, 6 ---------------------------------------------------------------------------------
+
+
+def test_a_fifo_batch_entry_without_a_group_id_is_an_invalid_parameter_value(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    assert refusal(sqs.send_message_batch, QueueUrl=url, Entries=[
+        {"Id": "ok", "MessageBody": "a", "MessageGroupId": "g"},
+        {"Id": "none", "MessageBody": "b"},
+    ]) == ("InvalidParameterValue", "The request must contain the parameter MessageGroupId.",
+           400)
+    assert bodies(sqs, url) == []
+
+
+def test_a_fifo_batch_entry_without_deduplication_refuses_the_whole_request(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    assert refusal(sqs.send_message_batch, QueueUrl=url, Entries=[
+        {"Id": "ok", "MessageBody": "a", "MessageGroupId": "g", "MessageDeduplicationId": "d"},
+        {"Id": "none", "MessageBody": "b", "MessageGroupId": "g"},
+    ]) == ("InvalidParameterValue",
+           "The queue should either have ContentBasedDeduplication enabled or "
+           "MessageDeduplicationId provided explicitly", 400)
+    assert bodies(sqs, url) == []
+
+
+# 7 -----------------------------------------------------------------------------------
+
+
+def test_a_missing_required_parameter_is_missing_required_parameter_exception_on_json(
+    sqs: Any,
+) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="q.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for call, params, name in [
+        (sqs.send_message, {"QueueUrl": url, "MessageBody": ""}, "MessageBody"),
+        (sqs.send_message, {"QueueUrl": fifo, "MessageBody": "x"}, "MessageGroupId"),
+    ]:
+        with pytest.raises(ClientError) as caught:
+            call(**params)
+        error = caught.value.response["Error"]
+        assert (error["Code"], error["Message"]) == (
+            "MissingParameter", f"The request must contain the parameter {name}.")
+        if is_json(sqs):  # the JSON __type, as recorded on AWS
+            assert error["QueryErrorCode"] == "MissingRequiredParameterException"
