@@ -124,7 +124,7 @@ def remove_permission(svc: Services, caller: Caller, params: dict[str, Any]) -> 
     def edit(current: str) -> str:
         new = policy.remove_statement(current, label)
         if new is None:
-            raise invalid_value("Label", label, "can't find label on existing policy.")
+            raise invalid_value("Label", label, "can't find label.")
         return new
 
     svc.registry.edit_policy(queue, edit)

@@ -4,6 +4,7 @@ round"), each on both protocols: a boto3 client (JSON 1.0) and an old-SDK stand-
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ from chalicelib.clock import FakeClock
 from chalicelib.handler.frontend import Frontend
 from tests.harness import (
     ENDPOINT,
+    REGION,
+    TEST_ACCOUNT,
     Fleet,
     _Raw,
     allow_kms_key,
@@ -218,3 +221,21 @@ def test_a_missing_required_parameter_is_missing_required_parameter_exception_on
             "MissingParameter", f"The request must contain the parameter {name}.")
         if is_json(sqs):  # the JSON __type, as recorded on AWS
             assert error["QueryErrorCode"] == "MissingRequiredParameterException"
+
+
+# 8 -----------------------------------------------------------------------------------
+
+
+def test_add_permission_writes_a_2008_10_17_policy_and_an_unknown_label_cannot_be_found(
+    sqs: Any,
+) -> None:
+    url = sqs.create_queue(QueueName="shared")["QueueUrl"]
+    sqs.add_permission(QueueUrl=url, Label="partners", AWSAccountIds=["222222222222"],
+                       Actions=["SendMessage"])
+    policy = json.loads(sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert policy["Version"] == "2008-10-17"
+    assert policy["Id"] == f"arn:aws:sqs:{REGION}:{TEST_ACCOUNT}:shared/SQSDefaultPolicy"
+    assert refusal(sqs.remove_permission, QueueUrl=url, Label="nope") == (
+        "InvalidParameterValue",
+        "Value nope for parameter Label is invalid. Reason: can't find label.", 400)
