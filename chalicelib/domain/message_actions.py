@@ -12,6 +12,7 @@ from chalicelib.domain.messages.rules import (
     message_size,
     parse_message_attributes,
     parse_message_system_attributes,
+    trace_header_value,
     validate_batch_entries,
     validate_fifo_id,
     validate_message_body,
@@ -25,10 +26,12 @@ from chalicelib.errors import invalid_value
 ACTIONS: dict[str, Handler] = {}
 action = registrar(ACTIONS)
 
-
 NO_DEDUPLICATION = ("The queue should either have ContentBasedDeduplication enabled or "
                     "MessageDeduplicationId provided explicitly")
-def _outgoing(queue: Queue, params: dict[str, Any]) -> OutgoingMessage:
+
+
+def _outgoing(queue: Queue, params: dict[str, Any], trace_header: str | None = None
+              ) -> OutgoingMessage:
     body = params.get("MessageBody")
     if body is None or body == "":
         raise errors.missing_parameter("MessageBody")
@@ -60,13 +63,14 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> OutgoingMessage:
             "MessageDeduplicationId", dedup_id,
             "The request include parameter that is not valid for this queue type.",
         )
-    return OutgoingMessage(body, attributes, delay, group_id, dedup_id, system)
+    return OutgoingMessage(body, attributes, delay, group_id, dedup_id, system,
+                           trace_header=trace_header_value(trace_header))
 
 
 @action("SendMessage")
 def send_message(svc: Services, caller: Caller, params: dict[str, Any]) -> Sent:
     queue = svc.queue(caller, params)
-    return svc.sender.send(queue, _outgoing(queue, params), caller.account)
+    return svc.sender.send(queue, _outgoing(queue, params, caller.trace_header), caller.account)
 
 
 def _entry_size(entry: dict[str, Any]) -> int:
@@ -96,7 +100,7 @@ def send_message_batch(svc: Services, caller: Caller, params: dict[str, Any]) ->
     failed: list[BatchFailure] = []
     for entry in entries:
         try:
-            outgoing.append((entry["Id"], _outgoing(queue, entry)))
+            outgoing.append((entry["Id"], _outgoing(queue, entry, caller.trace_header)))
         except errors.SqsError as err:
             failed.append(BatchFailure(entry["Id"], err))
     if not outgoing:

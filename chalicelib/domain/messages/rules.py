@@ -215,6 +215,15 @@ def parse_message_attributes(raw: Any) -> dict[str, dict[str, Any]]:
     return parsed
 
 
+def trace_header_value(header: str | None) -> str | None:
+    """An X-Amzn-Trace-Id header as a message's AWSTraceHeader, or None when there is
+    none or it could not be one (too long, or characters SQS refuses): a header is no
+    parameter the client chose, so it never fails a send."""
+    if not header or len(header) > MAX_TRACE_HEADER or first_invalid_char(header) is not None:
+        return None
+    return header
+
+
 def parse_message_system_attributes(raw: Any) -> dict[str, dict[str, Any]]:
     """``MessageSystemAttributes``: SQS accepts only ``AWSTraceHeader``, of type ``String``
     exactly (no custom suffix), with a non-empty value of body characters up to

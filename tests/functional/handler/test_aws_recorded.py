@@ -239,3 +239,35 @@ def test_add_permission_writes_a_2008_10_17_policy_and_an_unknown_label_cannot_b
     assert refusal(sqs.remove_permission, QueueUrl=url, Label="nope") == (
         "InvalidParameterValue",
         "Value nope for parameter Label is invalid. Reason: can't find label.", 400)
+
+
+# 9 -----------------------------------------------------------------------------------
+
+
+def _with_trace_header(sqs: Any, value: str) -> None:
+    def add(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = value
+
+    sqs.meta.events.register("before-sign.sqs.*", add)
+
+
+def test_an_x_amzn_trace_id_header_becomes_the_messages_aws_trace_header(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="traced", Attributes={"VisibilityTimeout": "0"})[
+        "QueueUrl"]
+    _with_trace_header(sqs, TRACE)
+    sent = sqs.send_message(QueueUrl=url, MessageBody="single")
+    assert "MD5OfMessageSystemAttributes" not in sent  # the request carried none itself
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "batched"}])
+    own = {"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-own"}}
+    sqs.send_message(QueueUrl=url, MessageBody="its own", MessageSystemAttributes=own)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                              MessageSystemAttributeNames=["AWSTraceHeader"])["Messages"]
+    assert {m["Body"]: m["Attributes"]["AWSTraceHeader"] for m in got} == {
+        "single": TRACE, "batched": TRACE, "its own": "Root=1-own"}
+
+
+def test_no_trace_header_no_aws_trace_header(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="untraced")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    got = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"]
+    assert "AWSTraceHeader" not in got[0]["Attributes"]
