@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import FakeClock
 from chalicelib.handler.frontend import Frontend
+from tests.e2e import md5_of_message_attributes
 from tests.harness import (
     ENDPOINT,
     REGION,
@@ -271,3 +272,28 @@ def test_no_trace_header_no_aws_trace_header(sqs: Any) -> None:
     sqs.send_message(QueueUrl=url, MessageBody="x")
     got = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"]
     assert "AWSTraceHeader" not in got[0]["Attributes"]
+
+
+# 10 ----------------------------------------------------------------------------------
+
+
+def test_message_attribute_names_with_non_ascii_letters_are_accepted(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="names")["QueueUrl"]
+    attributes = {"attr.1øßä": {"DataType": "String", "StringValue": "Valida"},
+                  "Ünïcødé_名前-٣": {"DataType": "Number", "StringValue": "3"}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="test", MessageAttributes=attributes)
+    assert sent["MD5OfMessageAttributes"] == md5_of_message_attributes(attributes)
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"][0]
+    assert got["MessageAttributes"] == attributes
+
+
+@pytest.mark.parametrize("name", ["Invalid-!-attr", 'Invalid-"-attr', "Invalid-§-attr",
+                                  "Invalid-(-attr", "Invalid-?-attr", "Invalid- -attr",
+                                  "Invalid-€-attr", "aWs.x", ".x", "x.", "a..b"])
+def test_message_attribute_names_aws_refuses_are_still_refused(sqs: Any, name: str) -> None:
+    url = sqs.create_queue(QueueName="names")["QueueUrl"]
+    code, _, status = refusal(sqs.send_message, QueueUrl=url, MessageBody="test",
+                              MessageAttributes={name: {"DataType": "String",
+                                                        "StringValue": "v"}})
+    assert (code, status) == ("InvalidParameterValue", 400)
+    assert bodies(sqs, url) == []
