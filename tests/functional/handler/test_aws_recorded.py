@@ -4,6 +4,7 @@ round"), each on both protocols: a boto3 client (JSON 1.0) and an old-SDK stand-
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,40 @@ def test_message_attribute_names_aws_refuses_are_still_refused(sqs: Any, name: s
                                                         "StringValue": "v"}})
     assert (code, status) == ("InvalidParameterValue", 400)
     assert bodies(sqs, url) == []
+
+
+# 11 ----------------------------------------------------------------------------------
+
+
+def _handle(task_id: str, source_arn: str) -> str:
+    text = json.dumps({"taskId": task_id, "sourceArn": source_arn})
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_cancelling_a_move_task_with_a_handle_that_is_none_is_invalid(sqs: Any) -> None:
+    for handle in ("foobared", base64.b64encode(b"not a task").decode(), _handle("t", "")):
+        assert refusal(sqs.cancel_message_move_task, TaskHandle=handle) == (
+            "InvalidParameterValue", "Value for parameter TaskHandle is invalid.", 400)
+
+
+@pytest.mark.parametrize("arn", [
+    f"arn:aws:sqs:{REGION}:{TEST_ACCOUNT}:test-queue-doesnt-exist-123456",
+    f"arn:aws:sqs:{REGION}:878966065785:test-queue-doesnt-exist-123456",
+])
+def test_cancelling_a_move_task_whose_source_does_not_exist_names_the_source_arn(
+    sqs: Any, arn: str
+) -> None:
+    handle = _handle("10f57157-fc38-4da9-a113-4de7e12d05dd", arn)
+    assert refusal(sqs.cancel_message_move_task, TaskHandle=handle) == (
+        "ResourceNotFoundException",
+        "The resource that you specified for the SourceArn parameter doesn't exist.", 404)
+
+
+def test_cancelling_an_unknown_task_of_an_existing_source_is_task_does_not_exist(
+    sqs: Any,
+) -> None:
+    sqs.create_queue(QueueName="dead")
+    arn = f"arn:aws:sqs:{REGION}:{TEST_ACCOUNT}:dead"
+    handle = _handle("10f57157-fc38-4da9-a113-4de7e12d05dd", arn)
+    assert refusal(sqs.cancel_message_move_task, TaskHandle=handle) == (
+        "ResourceNotFoundException", "Task does not exist.", 404)
