@@ -4,7 +4,8 @@ Every error sealq returns to a client is an :class:`SqsError` built by one of th
 constructors below, so the wire shape (JSON ``__type``, ``x-amzn-query-error``,
 status) is decided in one place. ``code`` is the modeled shape name that botocore
 maps to ``client.exceptions.<code>``; ``query_code`` is the legacy query-protocol
-code that clients see as ``Error.Code``. Texts follow SQS where known (moto and
+code that clients see as ``Error.Code``; ``query_message`` the query protocol's own
+text where AWS's differs from JSON 1.0's. Texts follow SQS where known (moto and
 captured AWS responses); messages never carry plaintext or key material.
 """
 
@@ -31,11 +32,13 @@ class SqsError(Exception):
         status: int = 400,
         fault: Fault = "Sender",
         namespace: str = SQS_NAMESPACE,
+        query_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.query_code = query_code or code
         self.message = message
+        self.query_message = query_message or message
         self.status = status
         self.fault: Fault = fault
         self.namespace = namespace
@@ -66,10 +69,12 @@ def _legacy(name: str) -> str:
 
 
 def queue_does_not_exist() -> SqsError:
+    """AWS's texts differ by protocol (recorded): the query protocol's names its WSDL."""
     return SqsError(
         "QueueDoesNotExist",
         "The specified queue does not exist.",
         query_code=_legacy("NonExistentQueue"),
+        query_message="The specified queue does not exist for this wsdl version.",
     )
 
 
@@ -101,8 +106,8 @@ def purge_queue_in_progress(queue_name: str) -> SqsError:
     )
 
 
-def invalid_attribute_name(name: str) -> SqsError:
-    return SqsError("InvalidAttributeName", f"Unknown Attribute {name}.")
+def invalid_attribute_name(name: str, message: str | None = None) -> SqsError:
+    return SqsError("InvalidAttributeName", message or f"Unknown Attribute {name}.")
 
 
 def invalid_attribute_value(name: str, message: str | None = None) -> SqsError:
@@ -129,8 +134,9 @@ def invalid_value(name: str, value: Any, reason: str) -> SqsError:
 
 
 def missing_parameter(name: str) -> SqsError:
+    """JSON 1.0's ``__type`` as recorded on AWS; the query protocol's legacy code."""
     return SqsError(
-        "MissingParameterException",
+        "MissingRequiredParameterException",
         f"The request must contain the parameter {name}.",
         query_code="MissingParameter",
     )

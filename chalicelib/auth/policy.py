@@ -312,7 +312,8 @@ def add_statement(
     when ``label`` is already a Sid. ``actions`` are bare names (``SendMessage``)."""
     document: dict[str, Any] = (
         json.loads(text) if text
-        else {"Version": "2012-10-17", "Id": default_policy_id(queue_arn), "Statement": []}
+        # AWS writes the policy it makes with the 2008 version (recorded).
+        else {"Version": "2008-10-17", "Id": default_policy_id(queue_arn), "Statement": []}
     )
     raw = document.get("Statement", [])
     statements = list(raw) if isinstance(raw, list) else [raw]

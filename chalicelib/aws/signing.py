@@ -4,7 +4,9 @@ botocore builds the canonical request and the string to sign from exactly what t
 client signed: its method, path and raw query, the headers it listed in
 SignedHeaders and the body's hash (already checked by the caller). The signature is
 then the HMAC of that string under the day's signing key, which the caller derived
-and caches.
+and caches. A request signed in its query string (presigned) signed that query
+without its ``X-Amz-Signature`` (:func:`query_to_sign`), and may have signed
+``UNSIGNED-PAYLOAD`` in place of the body's hash.
 """
 
 from __future__ import annotations
@@ -12,10 +14,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
+from urllib.parse import unquote
 
+from botocore.auth import UNSIGNED_PAYLOAD as _UNSIGNED_PAYLOAD
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+# SigV4's literal payload hash for a body the signature does not cover.
+UNSIGNED_PAYLOAD: str = _UNSIGNED_PAYLOAD
+SIGNATURE_PARAMETER = "X-Amz-Signature"
+
+
+def query_to_sign(query: str) -> str:
+    """The raw query string a query-signed request signed: every pair as sent but the
+    ``X-Amz-Signature`` (SigV4: the canonical query string includes every parameter
+    except the signature). botocore sorts and joins what is left."""
+    return "&".join(pair for pair in query.split("&")
+                    if unquote(pair.partition("=")[0]) != SIGNATURE_PARAMETER)
 
 
 class SignedHeaders(dict[str, list[str]]):
@@ -52,7 +68,8 @@ def signature(
     *, method: str, path: str, query: str, headers: SignedHeaders, body_sha256: str,
     amz_date: str, region: str, service: str, key: bytes,
 ) -> str:
-    """The hex SigV4 signature of a request as its client signed it."""
+    """The hex SigV4 signature of a request as its client signed it; ``body_sha256`` is
+    the payload hash it signed (the body's SHA-256, or :data:`UNSIGNED_PAYLOAD`)."""
     url = "https://sealq" + path + (f"?{query}" if query else "")
     # The method, path and query go to botocore on the request; the signed headers
     # and the body's hash (checked already) through the signer's own hooks.

@@ -39,6 +39,9 @@ class Caller:
     granted: tuple[str, str] | None = None
     # The response's room for received messages, measured by the protocol answered.
     budget: Budget | None = None
+    # The request's X-Amzn-Trace-Id header: a sent message's AWSTraceHeader unless it
+    # names its own (AWS does the same, recorded).
+    trace_header: str | None = None
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

@@ -12,6 +12,7 @@ from chalicelib.domain.messages.rules import (
     message_size,
     parse_message_attributes,
     parse_message_system_attributes,
+    trace_header_value,
     validate_batch_entries,
     validate_fifo_id,
     validate_message_body,
@@ -25,8 +26,12 @@ from chalicelib.errors import invalid_value
 ACTIONS: dict[str, Handler] = {}
 action = registrar(ACTIONS)
 
+NO_DEDUPLICATION = ("The queue should either have ContentBasedDeduplication enabled or "
+                    "MessageDeduplicationId provided explicitly")
 
-def _outgoing(queue: Queue, params: dict[str, Any]) -> OutgoingMessage:
+
+def _outgoing(queue: Queue, params: dict[str, Any], trace_header: str | None = None
+              ) -> OutgoingMessage:
     body = params.get("MessageBody")
     if body is None or body == "":
         raise errors.missing_parameter("MessageBody")
@@ -51,23 +56,21 @@ def _outgoing(queue: Queue, params: dict[str, Any]) -> OutgoingMessage:
         if not group_id:
             raise errors.missing_parameter("MessageGroupId")
         if dedup_id is None and queue.attributes.get("ContentBasedDeduplication") != "true":
-            raise errors.invalid_parameter_value(
-                "The queue should either have ContentBasedDeduplication enabled or "
-                "MessageDeduplicationId provided explicitly"
-            )
+            raise errors.invalid_parameter_value(NO_DEDUPLICATION)
         delay = None
     elif dedup_id is not None:
         raise invalid_value(
             "MessageDeduplicationId", dedup_id,
             "The request include parameter that is not valid for this queue type.",
         )
-    return OutgoingMessage(body, attributes, delay, group_id, dedup_id, system)
+    return OutgoingMessage(body, attributes, delay, group_id, dedup_id, system,
+                           trace_header=trace_header_value(trace_header))
 
 
 @action("SendMessage")
 def send_message(svc: Services, caller: Caller, params: dict[str, Any]) -> Sent:
     queue = svc.queue(caller, params)
-    return svc.sender.send(queue, _outgoing(queue, params), caller.account)
+    return svc.sender.send(queue, _outgoing(queue, params, caller.trace_header), caller.account)
 
 
 def _entry_size(entry: dict[str, Any]) -> int:
@@ -84,14 +87,20 @@ def send_message_batch(svc: Services, caller: Caller, params: dict[str, Any]) ->
     queue = svc.queue(caller, params)
     entries = validate_batch_entries(params.get("Entries"))
     check_batch_size(_entry_size(entry) for entry in entries)
-    if queue.fifo and any(not entry.get("MessageGroupId") for entry in entries):
-        # AWS refuses the whole request here rather than fail the entry.
-        raise errors.missing_parameter("MessageGroupId")
+    if queue.fifo:
+        # AWS refuses the whole request for these rather than fail the entry (recorded).
+        if any(not entry.get("MessageGroupId") for entry in entries):
+            raise errors.invalid_parameter_value(
+                "The request must contain the parameter MessageGroupId.")
+        if queue.attributes.get("ContentBasedDeduplication") != "true" and any(
+            entry.get("MessageDeduplicationId") is None for entry in entries
+        ):
+            raise errors.invalid_parameter_value(NO_DEDUPLICATION)
     outgoing: list[tuple[str, OutgoingMessage]] = []
     failed: list[BatchFailure] = []
     for entry in entries:
         try:
-            outgoing.append((entry["Id"], _outgoing(queue, entry)))
+            outgoing.append((entry["Id"], _outgoing(queue, entry, caller.trace_header)))
         except errors.SqsError as err:
             failed.append(BatchFailure(entry["Id"], err))
     if not outgoing:

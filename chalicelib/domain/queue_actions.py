@@ -124,7 +124,7 @@ def remove_permission(svc: Services, caller: Caller, params: dict[str, Any]) -> 
     def edit(current: str) -> str:
         new = policy.remove_statement(current, label)
         if new is None:
-            raise invalid_value("Label", label, "can't find label on existing policy.")
+            raise invalid_value("Label", label, "can't find label.")
         return new
 
     svc.registry.edit_policy(queue, edit)
@@ -193,6 +193,12 @@ def read_attributes(
     values["LastModifiedTimestamp"] = str(queue.record.modified)
     for name, (_, _, default) in attributes.INT_ATTRIBUTES.items():
         values[name] = queue.attributes.get(name, str(default))
+    if not queue.attributes.get("KmsMasterKeyId") and "KmsDataKeyReusePeriodSeconds" not in (
+        queue.attributes
+    ):
+        # AWS lists no reuse period for a queue under SSE-SQS (recorded); sealq's analogue
+        # is its default key. Set on such a queue, sealq applies it, so it shows.
+        del values["KmsDataKeyReusePeriodSeconds"]
     if queue.attributes.get("KmsMasterKeyId"):
         values["KmsMasterKeyId"] = queue.attributes["KmsMasterKeyId"]
         values["SqsManagedSseEnabled"] = "false"

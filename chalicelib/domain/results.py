@@ -45,6 +45,9 @@ class OutgoingMessage:
     dedup_id: str | None = None
     # MessageSystemAttributes (only AWSTraceHeader), normalized like attributes.
     system: MessageAttributes = field(default_factory=dict)
+    # The request's X-Amzn-Trace-Id, sealed as the AWSTraceHeader when ``system`` has
+    # none; not an attribute the client sent, so no MD5 of it is answered.
+    trace_header: str | None = None
 
 
 @dataclass(frozen=True)

@@ -102,13 +102,17 @@ class Frontend:
         wire = wire_for(method, headers, parse_qs(query, keep_blank_values=True),
                         _queue_url(base_url, path))
         parsed.action = _named_action(headers, wire.query)
+        if wire.no_action:  # AWS answers before it looks at the signature
+            parsed.code = "UnknownOperationException"
+            return wire.unknown_operation(request_id)
         try:
             identity = self.authenticate(SignedRequest(method, path, query, headers, body or b""))
             request = wire.parse(headers, body)
             parsed.action = request.action
             budget = wire.budget(self._receive_limit)
             caller = Caller(account=identity.account, base_url=base_url, deadline=deadline,
-                            secure=base_url.startswith("https://"), budget=budget)
+                            secure=base_url.startswith("https://"), budget=budget,
+                            trace_header=_header(headers, "x-amzn-trace-id"))
             result = self.actions.dispatch(caller, request.action, request.params)
             return wire.success(request, result, request_id, budget)
         except errors.SqsError as err:
@@ -155,6 +159,10 @@ def _named_action(headers: Mapping[str, str], query: Mapping[str, Any]) -> str:
         named = query.get("Action") or [""]
         action = named[0] if isinstance(named, list | tuple) else str(named)
     return action if action in service_model.operations() else UNKNOWN_ACTION
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def _queue_url(base_url: str, path: str) -> str | None:

@@ -34,6 +34,9 @@ UNAVAILABLE_MESSAGE = "A dependency of the key service is temporarily unavailabl
 _KMS_ERRORS: dict[str, tuple[str, str]] = {
     "DisabledException": ("KmsDisabled", "The KMS key is disabled."),
     "NotFoundException": ("KmsNotFound", "The KMS key was not found."),
+    # KMS refuses a KeyId it could never hold (over 2,048 characters) as invalid input:
+    # the only input of sealq's calls a tenant chooses is its queue's KmsMasterKeyId.
+    "ValidationException": ("KmsNotFound", "The KMS key was not found."),
     "AccessDeniedException": (
         "KmsAccessDenied",
         "The caller doesn't have the required KMS access.",

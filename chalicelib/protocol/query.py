@@ -1,4 +1,5 @@
-"""The SQS query protocol older SDKs speak: form or query-string parameters in, XML out.
+"""The SQS query protocol older SDKs speak: form or query-string parameters in, XML out
+(or the same document as JSON, for a client that accepts ``application/json``).
 
 Driven by botocore's SQS service model (loaded once, lazily): the model's shapes say
 which parameters exist, how lists and maps are flattened and what type each value
@@ -19,13 +20,17 @@ from urllib.parse import parse_qsl
 from chalicelib import errors
 from chalicelib.aws import service_model
 from chalicelib.errors import SqsError, invalid_value
-from chalicelib.protocol import budget
+from chalicelib.protocol import budget, json10
 from chalicelib.protocol.json10 import HttpResponse, SqsRequest
 
 NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 VERSION = "2012-11-05"
 CONTENT_TYPE = "text/xml"
+JSON_CONTENT_TYPE = "application/json"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# A queue URL serves the actions on that queue; these two are the service's own (AWS:
+# 400 InvalidAction "The action ... is not valid for this endpoint.").
+NOT_ON_A_QUEUE_URL = frozenset({"CreateQueue", "ListQueues"})
 
 # Query names the JSON model does not imply. Source: the 2012-11-05 query model's
 # locationNames (as moto 5.2.5 restores them, sqs/2012-11-05/service-2.moto-extras.json)
@@ -234,6 +239,8 @@ def parse_request(
     version = flat.get("Version")
     if version is not None and version != VERSION:
         raise invalid_value("Version", version, f"The only supported version is {VERSION}.")
+    if queue_url and action in NOT_ON_A_QUEUE_URL:
+        raise errors.unknown_operation(action)
     if queue_url and "QueueUrl" not in flat:
         flat["QueueUrl"] = queue_url
     shape = service_model.operation(action).input_shape
@@ -327,7 +334,9 @@ def success(action: str, data: Mapping[str, Any], request_id: str) -> HttpRespon
     output = service_model.operation(action).output_shape
     result = ""
     if output is not None:
-        result = _element(f"{action}Result", _members(output, data))
+        members = _members(output, data)
+        # AWS writes a result with nothing in it as an empty element: <ReceiveMessageResult/>.
+        result = _element(f"{action}Result", members) if members else f"<{action}Result/>"
     body = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<{action}Response xmlns="{NAMESPACE}">'
         f"{result}{_metadata(request_id)}</{action}Response>"
@@ -340,7 +349,7 @@ def failure(err: SqsError, request_id: str) -> HttpResponse:
     error = (
         _element("Type", err.fault)
         + _element("Code", xml_text(err.query_code))
-        + _element("Message", xml_text(err.message))
+        + _element("Message", xml_text(err.query_message))
         + "<Detail/>"
     )
     body = (
@@ -349,3 +358,55 @@ def failure(err: SqsError, request_id: str) -> HttpResponse:
         "</ErrorResponse>"
     )
     return HttpResponse(err.status, _headers(request_id), body)
+
+
+# -- the JSON dialect and the front door ---------------------------------------------------
+
+
+def accepts_json(headers: Mapping[str, str]) -> bool:
+    """The client lists ``application/json`` in ``Accept`` (and not with ``q=0``): AWS
+    then answers a query request with its document as JSON."""
+    for key, value in headers.items():
+        if key.lower() != "accept":
+            continue
+        for item in value.split(","):
+            media, *params = (part.strip().lower() for part in item.split(";"))
+            if media == JSON_CONTENT_TYPE and not any(
+                p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params
+            ):
+                return True
+    return False
+
+
+def _json_document(root: str, inner: dict[str, Any], request_id: str, status: int,
+                   extra: Mapping[str, str] | None = None) -> HttpResponse:
+    base = json10.success({root: inner}, request_id)
+    headers = {**base.headers, "Content-Type": JSON_CONTENT_TYPE, **(extra or {})}
+    return HttpResponse(status, headers, base.body)
+
+
+def json_success(action: str, data: Mapping[str, Any], request_id: str) -> HttpResponse:
+    """The success document as JSON: ``{"<Action>Response": {"<Action>Result": {...},
+    "ResponseMetadata": {"RequestId": ...}}}``, members named as in the service model."""
+    inner: dict[str, Any] = {}
+    if service_model.operation(action).output_shape is not None:
+        inner[f"{action}Result"] = dict(data)
+    inner["ResponseMetadata"] = {"RequestId": request_id}
+    return _json_document(f"{action}Response", inner, request_id, 200)
+
+
+def json_failure(err: SqsError, request_id: str) -> HttpResponse:
+    """The ``ErrorResponse`` as JSON, with the ``x-amzn-query-error`` header as well."""
+    error = {"Type": err.fault, "Code": err.query_code, "Message": err.query_message}
+    return _json_document("ErrorResponse", {"Error": error, "RequestId": request_id},
+                          request_id, err.status,
+                          {"x-amzn-query-error": f"{err.query_code};{err.fault}"})
+
+
+# AWS's front door answers a GET that names no Action with this document, before it
+# looks at the request's signature (recorded: 404, on a queue URL or the service's own).
+UNKNOWN_OPERATION_DOCUMENT = "<UnknownOperationException/>\n"
+
+
+def unknown_operation(request_id: str) -> HttpResponse:
+    return HttpResponse(404, _headers(request_id), UNKNOWN_OPERATION_DOCUMENT)

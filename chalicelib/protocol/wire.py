@@ -2,6 +2,8 @@
 
 The choice is made from the request line and headers alone, before anything is
 parsed, so every error (a parse error included) goes back in the client's protocol.
+A query client that accepts ``application/json`` gets the query document as JSON; a
+GET that names no Action gets AWS's front-door ``<UnknownOperationException/>``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Wire:
     is_query: bool
     query: Mapping[str, Sequence[str]]
     queue_url: str | None = None
+    json_answer: bool = False  # a query request answered as JSON (Accept: application/json)
+    no_action: bool = False  # a GET without an Action: no operation at all
 
     def parse(self, headers: Mapping[str, str], body: bytes | None) -> json10.SqsRequest:
         if self.is_query:
@@ -31,7 +35,8 @@ class Wire:
     def budget(self, limit: int) -> ResponseBudget:
         """Room for ``limit`` bytes of received messages, measured as this protocol
         writes them (:mod:`chalicelib.protocol.budget`)."""
-        return ResponseBudget(limit, query.message_size if self.is_query else json10.message_size)
+        xml = self.is_query and not self.json_answer
+        return ResponseBudget(limit, query.message_size if xml else json10.message_size)
 
     def success(
         self, request: json10.SqsRequest, result: Result, request_id: str,
@@ -40,14 +45,22 @@ class Wire:
         """``result`` written as the action's output, in this protocol."""
         data = shapes.output(request.action, result,
                              written=budget.written if budget is not None else shapes.received)
+        if self.json_answer:
+            return query.json_success(request.action, data, request_id)
         if self.is_query:
             return query.success(request.action, data, request_id)
         return json10.success(data, request_id)
 
     def failure(self, err: SqsError, request_id: str) -> json10.HttpResponse:
+        if self.json_answer:
+            return query.json_failure(err, request_id)
         if self.is_query:
             return query.failure(err, request_id)
         return json10.failure(err, request_id)
+
+    def unknown_operation(self, request_id: str) -> json10.HttpResponse:
+        """The answer to a request that names no operation (:attr:`no_action`)."""
+        return query.unknown_operation(request_id)
 
 
 def wire_for(
@@ -63,4 +76,6 @@ def wire_for(
     is_query = not json10.is_json_request(headers) and query.is_query_request(
         method, headers, params
     )
-    return Wire(is_query, params, queue_url)
+    return Wire(is_query, params, queue_url,
+                json_answer=is_query and query.accepts_json(headers),
+                no_action=method.upper() == "GET" and "Action" not in params)

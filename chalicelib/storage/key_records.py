@@ -47,9 +47,17 @@ class RecordState:
         return self.lease_until is not None and self.lease_until > now
 
 
+# A KmsMasterKeyId is any text the account may use; one this long goes into the record's
+# key by its hash, so the key stays within DynamoDB's 2,048 bytes (shorter ones, every
+# id, ARN and alias KMS can name, as they are).
+MAX_CMK_IN_ID = 1024
+
+
 def data_key_id(queue_arn: str, cmk: str, context: Mapping[str, str]) -> str:
     """The record of the current data key of (queue, CMK) under one encryption context."""
     digest = hashlib.sha256(json.dumps(sorted(context.items())).encode()).hexdigest()[:32]
+    if len(cmk.encode("utf-8", "surrogatepass")) > MAX_CMK_IN_ID:
+        cmk = "sha256:" + hashlib.sha256(cmk.encode("utf-8", "surrogatepass")).hexdigest()
     return f"dek#{queue_arn}#{cmk}#{digest}"
 
 

@@ -76,7 +76,7 @@ def test_small_requests_on_a_keep_alive_connection_are_not_held_back(
 @pytest.mark.parametrize(
     ("method", "path", "content_type", "status"),
     [
-        ("GET", "/", "application/x-amz-json-1.0", 405),
+        ("PUT", "/", "application/x-amz-json-1.0", 405),
         ("POST", "/not/a/queue/path", "application/x-amz-json-1.0", 404),
         ("POST", "/", "text/plain", 415),
     ],

@@ -12,10 +12,10 @@ request handler around it, for three reasons:
   read, a body that stalls times out, a malformed ``Content-Length`` or an
   unsupported ``Transfer-Encoding`` is refused.
 - Errors in SQS's shape (``__type``, ``message``, ``x-amzn-query-error``) for
-  anything the app never sees: an unknown path or method (a GET is served only with
-  an ``Action`` in its query string: the query protocol), a content type the route
-  does not accept, and every error the HTTP layer itself raises. A client can cause
-  only 4xx answers here.
+  anything the app never sees: an unknown path or method, a content type the route
+  does not accept, and every error the HTTP layer itself raises. (A GET of a route
+  reaches the app, which answers one without an ``Action`` as AWS does.) A client can
+  cause only 4xx answers here.
 
 A refused request closes its connection: its body may be unread.
 """
@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway, RouteMatcher
 
@@ -142,12 +141,6 @@ def content_type_matches(content_type: str, accepted: Sequence[str]) -> bool:
     return bool(wanted & parts)
 
 
-def has_action(target: str) -> bool:
-    """A GET is an SQS request (the query protocol) only with ``Action`` in its query."""
-    query = urlsplit(target).query
-    return any(name == "Action" for name, _ in parse_qsl(query, keep_blank_values=True))
-
-
 def content_length(values: Sequence[str]) -> int:
     """The body length from every ``Content-Length`` header; 0 without one.
 
@@ -199,7 +192,7 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             raise Refused(unknown_path(self.command, self.path.split("?")[0][:200])) from None
         entry = self.routes[route].get(self.command)
-        if entry is None or (self.command == "GET" and not has_action(self.path)):
+        if entry is None:
             allowed = sorted(self.routes[route])
             raise Refused(method_not_allowed(self.command, allowed), {"Allow": ", ".join(allowed)})
         content_type = self.headers.get("Content-Type", "application/json")

@@ -31,8 +31,9 @@ class Envelope:
 
 
 def encode(message: OutgoingMessage, sender: str, fifo: bool) -> bytes:
-    """Body, attributes, sender and, when given, the trace header and (on a standard
-    queue: fair queues) the group id, which SQS returns on receive."""
+    """Body, attributes, sender and, when given, the trace header (the AWSTraceHeader
+    system attribute, else the request's X-Amzn-Trace-Id) and (on a standard queue:
+    fair queues) the group id, which SQS returns on receive."""
     envelope: dict[str, Any] = {
         "v": VERSION,
         "body": message.body,
@@ -42,6 +43,8 @@ def encode(message: OutgoingMessage, sender: str, fifo: bool) -> bytes:
     trace = message.system.get("AWSTraceHeader")
     if trace is not None:
         envelope["trace"] = trace["StringValue"]
+    elif message.trace_header is not None:
+        envelope["trace"] = message.trace_header
     if message.group_id is not None and not fifo:
         envelope["group"] = message.group_id
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

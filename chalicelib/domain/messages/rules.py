@@ -29,7 +29,6 @@ MAX_DATA_TYPE = 256
 MAX_TRACE_HEADER = 8192
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\..+)?", re.DOTALL)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _FIFO_ID = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
@@ -100,11 +99,13 @@ def _attr_error(message: str) -> SqsError:
 
 
 def _check_attribute_name(name: str) -> None:
+    """Letters and digits of any script (AWS takes ``attr.1øßä``, recorded), ``_``, ``-``
+    and ``.``; not ``§``, ``!``, ``?``, a space or any other symbol."""
     if not name:
         raise _attr_error("The request must contain non-empty message (user) attribute names.")
     if len(name) > MAX_ATTRIBUTE_NAME:
         raise _attr_error("Message (user) attribute names must be shorter than 256 Bytes")
-    if not _ATTRIBUTE_NAME.fullmatch(name):
+    if not all(c.isalpha() or c.isdecimal() or c in "_-." for c in name):
         raise _attr_error(
             "Message (user) attributes name can only contain upper and lower score "
             "characters, digits, periods, hyphens and underscores. "
@@ -213,6 +214,15 @@ def parse_message_attributes(raw: Any) -> dict[str, dict[str, Any]]:
         _check_attribute_name(name)
         parsed[name] = _parse_one(name, value)
     return parsed
+
+
+def trace_header_value(header: str | None) -> str | None:
+    """An X-Amzn-Trace-Id header as a message's AWSTraceHeader, or None when there is
+    none or it could not be one (too long, or characters SQS refuses): a header is no
+    parameter the client chose, so it never fails a send."""
+    if not header or len(header) > MAX_TRACE_HEADER or first_invalid_char(header) is not None:
+        return None
+    return header
 
 
 def parse_message_system_attributes(raw: Any) -> dict[str, dict[str, Any]]:

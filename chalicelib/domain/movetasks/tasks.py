@@ -62,7 +62,7 @@ def parse_handle(handle: str) -> tuple[str, str] | None:
     if not isinstance(data, dict):
         return None
     source, task_id = data.get("sourceArn"), data.get("taskId")
-    if not isinstance(source, str) or not isinstance(task_id, str):
+    if not isinstance(source, str) or not isinstance(task_id, str) or not source or not task_id:
         return None
     return source, task_id
 
@@ -148,13 +148,16 @@ class MoveTasks:
         return task_handle(task)
 
     def cancel(self, account: str, handle: str) -> int:
-        missing = errors.resource_not_found("Task does not exist.")
+        """AWS's answers, recorded: a handle that is none is an invalid TaskHandle; one
+        whose source queue is not the caller's to see says the SourceArn does not exist;
+        an unknown task of that queue does not exist."""
         parsed = parse_handle(handle)
-        if parsed is None or (parse_arn(parsed[0]) or ("",))[0] != account:
-            raise missing
-        task = self.tasks.request_cancel(*parsed)
+        if parsed is None:
+            raise errors.invalid_parameter_value("Value for parameter TaskHandle is invalid.")
+        source = self.queue_by_arn(account, parsed[0], "SourceArn")
+        task = self.tasks.request_cancel(source.arn, parsed[1])
         if task is None:
-            raise missing
+            raise errors.resource_not_found("Task does not exist.")
         if task.status != RUNNING:
             raise errors.invalid_parameter_value(
                 f"Only a task with status RUNNING can be cancelled; this one is {task.status}.")

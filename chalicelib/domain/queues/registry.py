@@ -186,6 +186,11 @@ class Registry(QueueRecords):
         raw = dict(raw_attributes)
         if queue.fifo and str(raw.get("FifoQueue", "")).lower() == "true":
             del raw["FifoQueue"]  # AWS: restating what the queue is changes nothing
+        if "FifoQueue" in raw and queue.fifo:
+            reason = (" Reason: Modifying queue type is not supported."
+                      if str(raw["FifoQueue"]).lower() == "false" else "")
+            raise errors.invalid_attribute_value(
+                "FifoQueue", f"Invalid value for the parameter FifoQueue.{reason}")
         if "FifoQueue" in raw:
             raise errors.invalid_attribute_name("FifoQueue")
         attributes = validate_attributes(raw, fifo=queue.fifo, creating=False)

@@ -61,7 +61,7 @@ def test_fifo_batch_entry_without_group_id_fails_the_whole_request(sqs: Any) -> 
             {"Id": "ok", "MessageBody": "a", "MessageGroupId": "g"},
             {"Id": "none", "MessageBody": "b"},
         ])
-    assert excinfo.value.response["Error"]["Code"] == "MissingParameter"
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValue"  # recorded
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
 
 

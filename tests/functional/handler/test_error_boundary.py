@@ -272,13 +272,25 @@ def test_two_containers_interleaving_registry_writes_lose_nothing(fleet: Fleet) 
 def test_a_batch_refused_as_a_whole_uploads_nothing(sqs: Any) -> None:
     url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     before = snapshot()
-    out = sqs.send_message_batch(QueueUrl=url, Entries=[
+    err = refused(sqs.send_message_batch, QueueUrl=url, Entries=[
         {"Id": "a", "MessageBody": "b" * 300_000, "MessageGroupId": "g",
          "MessageDeduplicationId": "d"},
-        {"Id": "b", "MessageBody": "x", "MessageGroupId": "g"},  # no dedup id
+        {"Id": "b", "MessageBody": "x", "MessageGroupId": "g"},  # no dedup id: AWS refuses all
+    ])
+    assert code_of(err) == "InvalidParameterValue"
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    assert snapshot() == before
+
+
+def test_a_batch_with_one_bad_entry_uploads_only_the_good_ones(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    before = snapshot()
+    out = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "a", "MessageBody": "b" * 300_000},
+        {"Id": "b", "MessageBody": "x", "DelaySeconds": 901},
     ])
     assert [f["Id"] for f in out.get("Failed", [])] == ["b"]
-    sqs.receive_message(QueueUrl=url)  # the good one went through, with its object...
+    sqs.receive_message(QueueUrl=url)  # the good one went through, with its object
     assert len(snapshot()["objects"]) == len(before["objects"]) + 1
 
 

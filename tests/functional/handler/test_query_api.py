@@ -218,7 +218,7 @@ def test_a_query_to_a_queue_path_means_that_queue(handler: Frontend, sqs: Any) -
     ("target", "body", "status", "error"),
     [
         ("/?Action=Bogus&Version=2012-11-05", None, 400, "InvalidAction"),
-        ("/?Version=2012-11-05", None, 400, "InvalidAction"),
+        ("/", b"Version=2012-11-05", 400, "InvalidAction"),
         ("/?Action=GetQueueUrl&Version=2012-11-05", None, 400, "MissingParameter"),
         ("/?Action=ReceiveMessage&QueueUrl=x&MaxNumberOfMessages=lots", None, 400,
          "InvalidParameterValue"),

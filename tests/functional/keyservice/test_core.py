@@ -61,6 +61,17 @@ def real_short_sleep(seconds: float) -> None:
 # -- what is stored -------------------------------------------------------------------
 
 
+def test_a_record_key_names_the_cmk_and_a_long_one_by_its_hash() -> None:
+    """Any KmsMasterKeyId an account may use has a record within DynamoDB's 2,048-byte
+    key; every id, ARN and alias KMS can name keeps its readable (and former) form."""
+    alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/" + "a" * 250
+    assert f"#{alias_arn}#" in data_key_id(QUEUE, alias_arn, CONTEXT)
+    long_id = data_key_id(QUEUE, "k" * 3000, CONTEXT)
+    assert "k" * 100 not in long_id and len(long_id.encode()) < 2048
+    assert long_id != data_key_id(QUEUE, "k" * 3001, CONTEXT)
+    assert long_id == data_key_id(QUEUE, "k" * 3000, CONTEXT)
+
+
 def test_records_hold_no_plaintext_key_material(stack: None, clock: FakeClock) -> None:
     box = make_container(clock)
     key = box.data_key()

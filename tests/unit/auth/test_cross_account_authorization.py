@@ -270,7 +270,7 @@ def test_remove_permission_of_an_unknown_label_is_refused(stack: Stack) -> None:
     with pytest.raises(ClientError) as caught:
         stack.a.remove_permission(QueueUrl=url, Label="nope")
     assert caught.value.response["Error"]["Message"] == (
-        "Value nope for parameter Label is invalid. Reason: can't find label on existing policy.")
+        "Value nope for parameter Label is invalid. Reason: can't find label.")
 
 
 def test_add_permission_keeps_a_policy_set_by_hand(stack: Stack) -> None:

@@ -199,7 +199,7 @@ def test_add_and_remove_statement_write_the_policy_as_sqs_does() -> None:
                                 actions=["SendMessage"])
     assert text is not None
     assert json.loads(text) == {
-        "Version": "2012-10-17", "Id": f"{ARN}/SQSDefaultPolicy",
+        "Version": "2008-10-17", "Id": f"{ARN}/SQSDefaultPolicy",
         "Statement": [{"Sid": "one", "Effect": "Allow",
                        "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
                        "Action": "SQS:SendMessage", "Resource": ARN}]}

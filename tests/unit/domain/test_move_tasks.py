@@ -385,11 +385,17 @@ def test_cancel_and_list_refuse_unknown_tasks_and_queues(moves: Moves) -> None:
     moves.dead_letters(["a"])
     # AWS leaves an empty list out
     assert "Results" not in moves.sqs.list_message_move_tasks(SourceArn=arn("dead"))
-    for handle in ["garbage", base64.b64encode(json.dumps(
-            {"taskId": "x", "sourceArn": arn("dead")}).encode()).decode()]:
+    for handle, expected in [
+        ("garbage", ("InvalidParameterValue", "Value for parameter TaskHandle is invalid.")),
+        (base64.b64encode(json.dumps({"taskId": "x", "sourceArn": arn("dead")}).encode()
+                          ).decode(), ("ResourceNotFoundException", "Task does not exist.")),
+        (base64.b64encode(json.dumps({"taskId": "x", "sourceArn": arn("nope")}).encode()
+                          ).decode(), ("ResourceNotFoundException", "The resource that you "
+                                       "specified for the SourceArn parameter doesn't exist.")),
+    ]:
         with pytest.raises(ClientError) as err:
             moves.sqs.cancel_message_move_task(TaskHandle=handle)
-        assert _error(err) == ("ResourceNotFoundException", "Task does not exist.")
+        assert _error(err) == expected
     with pytest.raises(ClientError) as err:
         moves.sqs.list_message_move_tasks(SourceArn=arn("nope"))
     assert _error(err)[0] == "ResourceNotFoundException"

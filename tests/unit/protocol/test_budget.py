@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from chalicelib.domain.results import Received
 from chalicelib.protocol import json10, query, shapes
 from chalicelib.protocol.budget import ResponseBudget, proxied
+from chalicelib.protocol.wire import wire_for
 
 # What SQS accepts in a body: #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF.
 BODY_CHARS = st.characters(codec="utf-8").filter(
@@ -87,3 +88,18 @@ def test_a_message_is_written_once_for_the_budget_and_the_response() -> None:
     budget.admit(got)
     assert budget.written(got) is budget.written(got)
     assert budget.written(got) == shapes.received(got)
+
+
+def test_a_query_receive_answered_as_json_is_measured_as_json() -> None:
+    """A body of quotes is small in XML but doubles in JSON: a query client that accepts
+    JSON gets a JSON answer, so its receive is measured as JSON, never as XML."""
+    quotes = message('"' * 1000)
+    limit = json10.message_size(shapes.received(quotes)) + 10
+    assert query.message_size(shapes.received(quotes)) < limit - 1000
+    params = {"Action": ["ReceiveMessage"]}
+    as_json = wire_for("GET", {"Accept": "application/json"}, params).budget(limit)
+    as_xml = wire_for("GET", {}, params).budget(limit)
+    for budget in (as_json, as_xml):
+        assert budget.admit(message("first"))
+    assert not as_json.admit(quotes)
+    assert as_xml.admit(quotes)

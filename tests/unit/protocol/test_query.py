@@ -421,4 +421,14 @@ def test_errors_are_error_responses_with_the_legacy_code_and_json_status(
         old_model.operation_model("ListQueues").output_shape,
     )
     assert parsed["Error"]["Code"] == err.query_code
-    assert parsed["Error"]["Message"] == err.message
+    assert parsed["Error"]["Message"] == err.query_message  # the protocol's own text
+
+
+def test_the_query_protocol_says_a_missing_queue_is_for_this_wsdl_version() -> None:
+    """Recorded on AWS: the query text names the WSDL; the JSON 1.0 one does not."""
+    err = errors.queue_does_not_exist()
+    assert err.query_message == "The specified queue does not exist for this wsdl version."
+    assert "for this wsdl version" in query.failure(err, "r").body
+    assert json10.failure(err, "r").body == (
+        '{"__type":"com.amazonaws.sqs#QueueDoesNotExist",'
+        '"message":"The specified queue does not exist."}')

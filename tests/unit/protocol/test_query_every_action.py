@@ -39,6 +39,11 @@ ACCOUNT = "000000000000"
 QUEUE = f"{ENDPOINT}/{ACCOUNT}/q"
 MISSING = f"{ENDPOINT}/{ACCOUNT}/missing"
 DLQ_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:dead"
+# Where AWS's query text differs from its JSON 1.0 text (recorded), by legacy code.
+QUERY_TEXTS = {
+    "AWS.SimpleQueueService.NonExistentQueue":
+        "The specified queue does not exist for this wsdl version.",
+}
 # Members whose values differ between two runs of the same request.
 VOLATILE = frozenset({
     "MessageId", "ReceiptHandle", "RequestId", "TaskHandle", "StartedTimestamp",
@@ -358,5 +363,7 @@ def test_each_action_over_the_query_protocol_answers_as_over_json(
             assert error.findtext("q:Code", namespaces=NS) == parsed["Error"]["Code"]
             assert error.findtext("q:Message", namespaces=NS) == parsed["Error"]["Message"]
             assert root.findtext("q:RequestId", namespaces=NS)
+            code = expected["Error"]["Code"]
+            expected["Error"]["Message"] = QUERY_TEXTS.get(code, expected["Error"]["Message"])
             assert {"Error": {k: parsed["Error"][k] for k in ("Code", "Message")}} == expected
 
