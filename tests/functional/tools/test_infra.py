@@ -326,13 +326,35 @@ def test_the_message_handler_reaches_only_its_own_stores_and_never_kms(stage: st
     assert lambda_grants == sorted(json.dumps(({"lambda:invokefunction"}, [
         {"Fn::GetAtt": [function, "Arn"]}]), default=sorted)
         for function in ("APIHandler", "KeyService"))
-    for _, res, _ in granted(stage, HANDLER_ROLE, "s3"):
+    for acts, res, _ in granted(stage, HANDLER_ROLE, "s3"):
         (resource,) = res
+        if acts == {"s3:listbucket"}:  # the bucket itself, for S3's 404 (see below)
+            assert resource == {"Fn::GetAtt": ["PayloadBucket", "Arn"]}
+            continue
         assert resource["Fn::Sub"] in ("${PayloadBucket.Arn}/payloads/*",
                                        "${PayloadBucket.Arn}/quarantine/*")
     (logs,) = granted(stage, HANDLER_ROLE, "logs")
     assert logs[:2] == ({"logs:createlogstream", "logs:putlogevents"},
                         [{"Fn::GetAtt": ["APIHandlerLogGroup", "Arn"]}])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_handler_may_list_only_the_payload_prefix_so_s3_answers_a_missing_payload_404(
+    stage: str,
+) -> None:
+    """Without s3:ListBucket S3 answers GetObject on a missing key 403 AccessDenied, not
+    404 (moto always says 404). The grant is for that answer only: the code lists
+    nothing, and the condition holds it to the prefix the payloads are written under
+    (S3 checks it with the object's key as s3:prefix)."""
+    from chalicelib.storage import payloads
+
+    listing = [g for g in granted(stage, HANDLER_ROLE, "s3") if "s3:listbucket" in g[0]]
+    (acts, res, condition), = listing
+    assert acts == {"s3:listbucket"}
+    assert res == [{"Fn::GetAtt": ["PayloadBucket", "Arn"]}]
+    assert condition == {"StringLike": {"s3:prefix": [payloads.KEY_PREFIX + "*"]}}
+    assert not {m for m in calls_in("storage/payloads.py", receiver="_s3")
+                if m.startswith("list")}
 
 
 @pytest.mark.parametrize("stage", STAGES)
