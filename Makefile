@@ -5,7 +5,7 @@
 #   make bench  python -m bench
 #   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin/);
 #              STACK=NAME: on a deployed stack (names from its outputs)
-#   make package [STAGE=dev|prod]   build/sam.json + build/deployment.zip, offline, cfn-lint clean
+#   make package [STAGE=dev|prod]   build/sam.json + build/deployment.zip, no credentials, cfn-lint clean
 #   make stats  the running local stack's key-cache hit ratios and KMS calls saved (tools/local/stats.py)
 #   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 

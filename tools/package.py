@@ -1,4 +1,4 @@
-"""``make package``: the deployable CloudFormation template and Lambda zip, offline.
+"""``make package``: the deployable CloudFormation template and Lambda zip.
 
     python -m tools.package [--stage dev|prod] [--out build] [--no-lint]
 
@@ -9,6 +9,13 @@ not reach the template), then adds precompiled bytecode to the zip (Lambda's
 ``/var/task`` is read-only: without ``.pyc`` files every module is compiled again at
 each cold start) and runs the pinned cfn-lint, which must report nothing at all.
 Writes ``<out>/sam.json`` and ``<out>/deployment.zip``.
+
+Not offline: chalice downloads the Lambda (manylinux, cp313) wheels of
+``requirements.txt`` from the Python package index (pip's own configuration:
+``PIP_INDEX_URL``, ``pip.conf``) whenever ``requirements.txt``, ``app.py`` or
+``chalicelib/`` differ from every tree it packaged before; its cache is
+``.chalice/deployments/<hash>-python3.13.zip``, so only a repeat of an already packaged
+tree needs no network.
 """
 
 from __future__ import annotations
@@ -41,6 +48,10 @@ class PackagingError(RuntimeError):
     """chalice package or cfn-lint failed; the message says which and why."""
 
 
+# What chalice raises when pip cannot fetch the requirements' wheels.
+_DOWNLOAD_FAILURES = ("NoSuchPackageError", "PackageDownloadError", "MissingDependencyError")
+
+
 def offline_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment packaging runs in: no credentials reachable, a region set."""
     env = dict(os.environ if base is None else base)
@@ -60,17 +71,27 @@ def _tool(name: str) -> str:
     return str(found) if found.exists() else name
 
 
-def chalice_package(stage: str, out: Path) -> None:
+def chalice_package(stage: str, out: Path, project_dir: Path = ROOT) -> None:
     """``chalice package`` of ``stage`` into ``out`` (emptied first)."""
     if stage not in STAGES:
         raise PackagingError(f"unknown stage {stage!r}: one of {', '.join(STAGES)}")
     shutil.rmtree(out, ignore_errors=True)
-    command = [_tool("chalice"), "--project-dir", str(ROOT), "package", "--stage", stage,
-               "--merge-template", str(MERGE_TEMPLATE), str(out)]
+    merge_template = project_dir / MERGE_TEMPLATE.relative_to(ROOT)
+    command = [_tool("chalice"), "--project-dir", str(project_dir), "package", "--stage", stage,
+               "--merge-template", str(merge_template), str(out)]
     done = subprocess.run(command, env=offline_environment(), capture_output=True, text=True,
                           check=False)
-    if done.returncode != 0:
-        raise PackagingError(f"chalice package --stage {stage} failed:\n{done.stdout}{done.stderr}")
+    said = f"{done.stdout}{done.stderr}"
+    if done.returncode != 0 or any(f"{name}:" in said for name in _DOWNLOAD_FAILURES):
+        if any(name in said for name in _DOWNLOAD_FAILURES):
+            last = said.strip().splitlines()[-1] if said.strip() else ""
+            raise PackagingError(
+                f"chalice package --stage {stage} could not download the Lambda wheels of "
+                "requirements.txt: packaging needs the Python package index (pip's own "
+                "configuration: PIP_INDEX_URL, pip.conf) whenever requirements.txt, app.py "
+                "or chalicelib/ differ from every tree packaged before (chalice's cache, "
+                f".chalice/deployments/). chalice said: {last}")
+        raise PackagingError(f"chalice package --stage {stage} failed:\n{said}")
 
 
 def runtime_of(template: dict[str, object]) -> str:
@@ -112,16 +133,19 @@ def add_bytecode(zip_path: Path, runtime: str) -> int:
 
 
 def lint(template_path: Path) -> None:
-    """The pinned cfn-lint on the template: any error, warning or message fails."""
-    done = subprocess.run([_tool("cfn-lint"), str(template_path)], capture_output=True,
-                          text=True, check=False)
+    """The pinned cfn-lint on the template, its informational rules included (e.g.
+    I3011, a stateful resource's DeletionPolicy left to the default): any error,
+    warning or message fails."""
+    done = subprocess.run([_tool("cfn-lint"), "--include-checks", "I", "--",
+                           str(template_path)], capture_output=True, text=True, check=False)
     if done.returncode != 0 or done.stdout.strip() or done.stderr.strip():
         raise PackagingError(f"cfn-lint on {template_path}:\n{done.stdout}{done.stderr}")
 
 
-def package(stage: str, out: Path, *, bytecode: bool = True, run_lint: bool = True) -> Path:
-    """Package ``stage`` into ``out``; returns the template's path."""
-    chalice_package(stage, out)
+def package(stage: str, out: Path, *, bytecode: bool = True, run_lint: bool = True,
+            project_dir: Path = ROOT) -> Path:
+    """Package ``stage`` of ``project_dir`` into ``out``; returns the template's path."""
+    chalice_package(stage, out, project_dir)
     template_path = out / "sam.json"
     template = json.loads(template_path.read_text())
     if bytecode:

@@ -1,7 +1,7 @@
-"""The deployment as CloudFormation will see it: both stages packaged offline, checked.
+"""The deployment as CloudFormation will see it: both stages packaged, checked.
 
 ``make package`` runs ``chalice package`` with infra/merge-template.json merged in; these
-tests run the same packaging once per session for each stage (no AWS credentials, no
+tests run the same packaging once per module for each stage (no AWS credentials, no
 region configured) and read the template it produced: names come from the stack, the
 pinned cfn-lint reports nothing, and each function's role allows exactly what its code
 calls (DESIGN.md: the handler has no KMS permission at all; the key service reaches
@@ -126,10 +126,121 @@ def iam_action(service: str, method: str) -> str:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_stage_packages_offline_and_cfn_lint_reports_nothing(stage: str) -> None:
+def test_every_stage_packages_without_credentials_and_cfn_lint_reports_nothing(
+    stage: str,
+) -> None:
     # package.package raised if chalice or the pinned cfn-lint said anything at all.
     assert (BUILDS[stage] / "deployment.zip").stat().st_size > 0
     assert TEMPLATES[stage]["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+def _project_copy(into: Path) -> Path:
+    """What ``chalice package`` reads of the project, copied: app, library, config, infra."""
+    import shutil
+
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy2(ROOT / name, into / name)
+    for folder in ("chalicelib", "infra"):
+        shutil.copytree(ROOT / folder, into / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (into / ".chalice").mkdir()
+    shutil.copy2(ROOT / ".chalice" / "config.json", into / ".chalice" / "config.json")
+    return into
+
+
+def test_packaging_needs_the_package_index_unless_chalices_cache_holds_the_same_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/deploying.md says what packaging needs: no credentials, but pip's package
+    index, unless chalice already built a zip for exactly these sources."""
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    project = _project_copy(_mkdir(tmp_path / "project"))
+    with pytest.raises(package.PackagingError, match="needs the Python package index"):
+        package.package("dev", tmp_path / "cold", bytecode=False, run_lint=False,
+                        project_dir=project)
+    # The same tree, with the zips chalice built for the project (this module packaged
+    # it): no index needed.
+    cache = project / ".chalice" / "deployments"  # chalice made it, empty
+    for built in (ROOT / ".chalice" / "deployments").glob("*.zip"):
+        (cache / built.name).symlink_to(built)
+    template = package.package("dev", tmp_path / "warm", bytecode=False, run_lint=False,
+                               project_dir=project)
+    assert json.loads(template.read_text())["Transform"] == "AWS::Serverless-2016-10-31"
+    text = " ".join((ROOT / "docs" / "deploying.md").read_text().split())
+    assert "package index" in text and ".chalice/deployments" in text
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+# ``aws cloudformation deploy`` passes a template up to this size as its body; a larger
+# one must go through S3 (--s3-bucket).
+DEPLOY_TEMPLATE_BODY_LIMIT = 51_200
+# The longest name an S3 bucket can have: the packaged template names it twice.
+ARTIFACTS_BUCKET = "sealq-artifacts-" + "x" * 47
+
+
+def packaged_template_size(build: Path, workdir: Path) -> int:
+    """Bytes of the template ``aws cloudformation package --use-json`` writes for ``build``
+    (the AWS CLI itself, uploading to an S3 that is moto)."""
+    import os
+    import subprocess
+    import sys
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(
+            Bucket=ARTIFACTS_BUCKET)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_S3=url,
+                   AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+        out = workdir / "packaged.json"
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "aws"), "cloudformation", "package",
+             "--template-file", str(build / "sam.json"), "--s3-bucket", ARTIFACTS_BUCKET,
+             "--use-json", "--output-template-file", str(out)],
+            env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        return out.stat().st_size
+    finally:
+        server.stop()
+
+
+def deploy_commands(markdown: str) -> list[str]:
+    """Every ``aws cloudformation deploy`` command of a page, continuation lines joined."""
+    joined = re.sub(r"\s*\\\n\s*", " ", markdown)
+    return [line.strip() for line in joined.splitlines()
+            if line.strip().startswith("aws cloudformation deploy")]
+
+
+def test_the_deploy_commands_are_read_whole_from_the_page() -> None:
+    page = "x\naws cloudformation deploy --template-file t \\\n    --s3-bucket B --x y\n"
+    assert deploy_commands(page) == ["aws cloudformation deploy --template-file t --s3-bucket B "
+                                     "--x y"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_template_over_the_deploy_body_limit_is_deployed_through_s3_as_the_docs_say(
+    stage: str, tmp_path: Path,
+) -> None:
+    """``aws cloudformation deploy`` refuses a template body over 51,200 bytes unless it
+    names ``--s3-bucket``: then every deploy command of docs/deploying.md must."""
+    size = packaged_template_size(BUILDS[stage], tmp_path)
+    commands = deploy_commands((ROOT / "docs" / "deploying.md").read_text())
+    assert commands
+    if size > DEPLOY_TEMPLATE_BODY_LIMIT:
+        assert all("--s3-bucket" in c for c in commands), (size, commands)
 
 
 def test_packaging_never_sees_a_credential_and_always_has_a_region() -> None:
@@ -235,12 +346,37 @@ def test_no_resource_has_a_fixed_physical_name_so_two_stacks_coexist(stage: str)
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_retained_resource_is_retained_on_replacement_too(stage: str) -> None:
-    retained = {name for name, r in resources(stage).items() if "DeletionPolicy" in r}
+    retained = {name for name, r in resources(stage).items()
+                if r.get("DeletionPolicy") == "Retain"}
     assert retained == {"QueuesTable", "KeysTable", "AccountsTable", "PayloadBucket",
                         "DefaultKey"}
     for name in retained:
         resource = resources(stage)[name]
         assert resource["UpdateReplacePolicy"] == resource["DeletionPolicy"] == "Retain"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_log_groups_go_with_the_stack_by_an_explicit_policy(stage: str) -> None:
+    """Decided, not defaulted (cfn-lint I3011): the logs hold no message and no key, their
+    retention bounds them anyway, and a retained group keeps its name, so a stack of the
+    same name could not be created again (docs/deploying.md, tearing down)."""
+    groups = {name: r for name, r in resources(stage).items()
+              if r["Type"] == "AWS::Logs::LogGroup"}
+    assert set(groups) == {"APIHandlerLogGroup", "KeyServiceLogGroup"}
+    for group in groups.values():
+        assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete"
+
+
+def test_packaging_lints_with_cfn_lints_informational_rules_too(tmp_path: Path) -> None:
+    """A stateful resource without a decided DeletionPolicy fails packaging (I3011)."""
+    template = tmp_path / "undecided.json"
+    template.write_text(json.dumps({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Logs": {"Type": "AWS::Logs::LogGroup",
+                               "Properties": {"RetentionInDays": 30}}},
+    }))
+    with pytest.raises(package.PackagingError, match="I3011"):
+        package.lint(template)
 
 
 @pytest.mark.parametrize("stage", STAGES)
