@@ -147,16 +147,18 @@ class Frontend:
         return wire.failure(failure, request_id)
 
     def base_url(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> str:
-        """Where clients reach this service, for queue URLs: configured, else from the request."""
+        """Where clients reach this service, for queue URLs: configured, else where the
+        request came. Behind API Gateway that is its domain (the stage URL's or a custom
+        domain) and whatever precedes the route in the path the client asked for: the
+        stage on the stage URL, a custom domain's base path (``/sqs``), nothing."""
         if self._public_url:
             return self._public_url
+        domain = str(context.get("domainName") or "")
+        if domain:  # API Gateway answers HTTPS only
+            return f"https://{domain}{_mount_path(context)}"
         lowered = {k.lower(): v for k, v in headers.items()}
         host = lowered.get("host", "localhost")
         proto = lowered.get("x-forwarded-proto", "http")
-        domain = str(context.get("domainName", ""))
-        stage = str(context.get("stage", ""))
-        if domain.endswith(".amazonaws.com") and stage:
-            return f"https://{domain}/{stage}"
         return f"{proto}://{host}"
 
 
@@ -176,6 +178,15 @@ def _named_action(headers: Mapping[str, str], query: Mapping[str, Any]) -> str:
         named = query.get("Action") or [""]
         action = named[0] if isinstance(named, list | tuple) else str(named)
     return action if action in service_model.operations() else UNKNOWN_ACTION
+
+
+def _mount_path(context: Mapping[str, Any]) -> str:
+    """What precedes the route in the requested path (``requestContext.path`` less as
+    many trailing segments as ``resourcePath`` has): ``/api``, ``/v1/sqs`` or ``""``."""
+    segments = [s for s in str(context.get("path") or "/").split("/") if s]
+    route = [s for s in str(context.get("resourcePath") or "/").split("/") if s]
+    kept = segments[:len(segments) - len(route)] if len(segments) >= len(route) else []
+    return "".join(f"/{s}" for s in kept)
 
 
 def _queue_url(base_url: str, path: str) -> str | None:
