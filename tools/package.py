@@ -1,6 +1,6 @@
 """``make package``: the deployable CloudFormation template and Lambda zip.
 
-    python -m tools.package [--stage dev|prod] [--out build] [--no-lint]
+    python -m tools.package [--stage dev|prod] [--api-type REST|HTTP] [--out build] [--no-lint]
 
 Runs ``chalice package`` with ``infra/merge-template.json`` merged in, with no AWS
 credentials and a placeholder region (the template names every region-, account-
@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MERGE_TEMPLATE = ROOT / "infra" / "merge-template.json"
 STAGES = ("dev", "prod")
+# The API Gateway in front of the handler (the template's ApiType parameter).
+API_TYPES = ("REST", "HTTP")
 # Only used when none is configured: chalice needs a region to run, the template does not.
 PLACEHOLDER_REGION = "us-east-1"
 _CREDENTIAL_VARIABLES = (
@@ -142,11 +144,23 @@ def lint(template_path: Path) -> None:
         raise PackagingError(f"cfn-lint on {template_path}:\n{done.stdout}{done.stderr}")
 
 
+def set_api_type(template_path: Path, api_type: str) -> None:
+    """Make ``api_type`` the template's default ``ApiType`` (the stack parameter still
+    chooses at deploy time: ``--parameter-overrides ApiType=...``)."""
+    if api_type not in API_TYPES:
+        raise PackagingError(f"unknown API type {api_type!r}: one of {', '.join(API_TYPES)}")
+    template = json.loads(template_path.read_text())
+    template["Parameters"]["ApiType"]["Default"] = api_type
+    template_path.write_text(json.dumps(template, indent=2) + "\n")
+
+
 def package(stage: str, out: Path, *, bytecode: bool = True, run_lint: bool = True,
-            project_dir: Path = ROOT) -> Path:
-    """Package ``stage`` of ``project_dir`` into ``out``; returns the template's path."""
+            project_dir: Path = ROOT, api_type: str = "REST") -> Path:
+    """Package ``stage`` of ``project_dir`` into ``out``, ``api_type`` the stack's default
+    API; returns the template's path."""
     chalice_package(stage, out, project_dir)
     template_path = out / "sam.json"
+    set_api_type(template_path, api_type)
     template = json.loads(template_path.read_text())
     if bytecode:
         add_bytecode(out / "deployment.zip", runtime_of(template))
@@ -159,15 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.package", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--stage", default="dev", choices=STAGES)
+    parser.add_argument("--api-type", default="REST", choices=API_TYPES,
+                        help="the stack's default ApiType (REST or HTTP)")
     parser.add_argument("--out", default=str(ROOT / "build"))
     parser.add_argument("--no-lint", action="store_true")
     args = parser.parse_args(argv)
     try:
-        template = package(args.stage, Path(args.out), run_lint=not args.no_lint)
+        template = package(args.stage, Path(args.out), run_lint=not args.no_lint,
+                           api_type=args.api_type)
     except PackagingError as err:
         print(err, file=sys.stderr)
         return 1
-    print(f"{template} and {template.parent / 'deployment.zip'} (stage {args.stage})")
+    print(f"{template} and {template.parent / 'deployment.zip'} (stage {args.stage}, "
+          f"ApiType {args.api_type})")
     return 0
 
 

@@ -31,15 +31,20 @@ TEMPLATES: dict[str, dict[str, Any]] = {}
 BUILDS: dict[str, Path] = {}
 
 
+# The prod stage with the HTTP API as its default ApiType (make package API_TYPE=HTTP).
+HTTP = "prod-http"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Both stages packaged and linted, once for this module; bytecode for one only
-    (the zip is the same for every stage)."""
-    for stage in STAGES:
-        out = tmp_path_factory.mktemp(f"package-{stage}")
-        path = package.package(stage, out, bytecode=stage == "dev", run_lint=True)
-        TEMPLATES[stage] = json.loads(path.read_text())
-        BUILDS[stage] = out
+    """Both stages packaged and linted, and prod with the HTTP API as its default, once
+    for this module; bytecode for one only (the zip is the same for every stage)."""
+    for name, stage, api_type in (*((s, s, "REST") for s in STAGES), (HTTP, "prod", "HTTP")):
+        out = tmp_path_factory.mktemp(f"package-{name}")
+        path = package.package(stage, out, bytecode=name == "dev", run_lint=True,
+                               api_type=api_type)
+        TEMPLATES[name] = json.loads(path.read_text())
+        BUILDS[name] = out
     yield
     TEMPLATES.clear()
     BUILDS.clear()
@@ -230,7 +235,7 @@ def test_the_deploy_commands_are_read_whole_from_the_page() -> None:
                                      "--x y"]
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", [*STAGES, HTTP])
 def test_a_template_over_the_deploy_body_limit_is_deployed_through_s3_as_the_docs_say(
     stage: str, tmp_path: Path,
 ) -> None:
@@ -567,7 +572,12 @@ def test_the_outputs_name_what_the_operator_and_the_admin_command_need(stage: st
             "KeysTable", "AccountsTable", "PayloadBucket", "BackingQueuePrefix",
             "DefaultKmsKey"} <= set(outputs)
     assert outputs["KeyServiceRoleArn"]["Value"] == {"Fn::GetAtt": [KEY_SERVICE_ROLE, "Arn"]}
-    assert outputs["EndpointURL"]["Value"]["Fn::Sub"].endswith("/api/")
+    # One EndpointURL whichever API serves: the stage URL of either.
+    url, names = outputs["EndpointURL"]["Value"]["Fn::Sub"]
+    assert url == "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/"
+    assert names == {"Api": {"Fn::If": ["IsRestApi", {"Ref": "RestAPI"}, {"Ref": "HttpAPI"}]}}
+    assert outputs["RestAPIId"]["Condition"] == "IsRestApi"
+    assert outputs["HttpAPIId"]["Condition"] == "IsHttpApi"
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -578,13 +588,20 @@ def test_alarms_watch_kms_throttling_key_service_errors_and_handler_5xx(stage: s
               if r["Type"] == "AWS::CloudWatch::Alarm" for p in [r["Properties"]]}
     kms_throttled = (json.dumps(stack_namespace), "KmsThrottled")
     lambda_errors, api_5xx = ('"AWS/Lambda"', "Errors"), ('"AWS/ApiGateway"', "5XXError")
-    assert set(alarms) == {kms_throttled, lambda_errors, api_5xx}
+    http_5xx = ('"AWS/ApiGateway"', "5xx")  # the HTTP API's metric, by ApiId
+    assert set(alarms) == {kms_throttled, lambda_errors, api_5xx, http_5xx}
     # sealq's EMF lines carry no dimension on KmsThrottled; the stack's namespace is its own.
     assert "Dimensions" not in alarms[kms_throttled]
     assert alarms[lambda_errors]["Dimensions"] == [
         {"Name": "FunctionName", "Value": {"Ref": "KeyService"}}]
     api_name = {d["Name"]: d["Value"] for d in alarms[api_5xx]["Dimensions"]}
     assert api_name == {"ApiName": {"Ref": "AWS::StackName"}, "Stage": "api"}
+    http_api = {d["Name"]: d["Value"] for d in alarms[http_5xx]["Dimensions"]}
+    assert http_api == {"ApiId": {"Ref": "HttpAPI"}, "Stage": "api"}
+    by_metric = {r["Properties"]["MetricName"]: r for r in resources(stage).values()
+                 if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert by_metric["5XXError"]["Condition"] == "IsRestApi"
+    assert by_metric["5xx"]["Condition"] == "IsHttpApi"
     assert resources(stage)["RestAPI"]["Properties"]["Name"] == {"Ref": "AWS::StackName"}
     for env in (f["Environment"]["Variables"] for f in functions(stage).values()):
         assert env["POWERTOOLS_SERVICE_NAME"] == "sealq"
@@ -606,3 +623,92 @@ def test_stages_differ_only_in_their_configuration() -> None:
         assert api["EndpointConfiguration"] == "REGIONAL"
         assert api["TracingEnabled"] is True
         assert api["StageName"] == "api"
+
+
+# -- the API type: REST (the default) or HTTP ---------------------------------------------
+
+
+def test_the_http_variant_packages_cfn_lint_clean_with_http_as_its_default() -> None:
+    # package.package raised if cfn-lint said anything about either default.
+    assert TEMPLATES["prod"]["Parameters"]["ApiType"]["Default"] == "REST"
+    assert TEMPLATES[HTTP]["Parameters"]["ApiType"]["Default"] == "HTTP"
+    assert TEMPLATES[HTTP]["Parameters"]["ApiType"]["AllowedValues"] == ["REST", "HTTP"]
+    with pytest.raises(package.PackagingError, match="unknown API type"):
+        package.set_api_type(BUILDS[HTTP] / "sam.json", "SOAP")
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids a template fragment names (Ref, GetAtt, ${...} in Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                found.add(item[0] if isinstance(item, list) else str(item).split(".")[0])
+            elif key == "Fn::Sub":
+                text = item[0] if isinstance(item, list) else item
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                if isinstance(item, list):
+                    found |= _references(item[1])
+            else:
+                found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+@pytest.mark.parametrize("stage", [*STAGES, HTTP])
+def test_each_api_and_what_depends_on_it_exist_only_for_its_api_type(stage: str) -> None:
+    """REST and HTTP never both: whatever names one API (its permission, alarm, routes,
+    stage, output) is under that API's condition, so either stack deploys whole."""
+    found = resources(stage)
+    rest = {"RestAPI"}
+    http = {name for name, r in found.items() if r["Type"].startswith("AWS::ApiGatewayV2::")}
+    assert http == {"HttpAPI", "HttpAPIIntegration", "HttpAPIRootGet", "HttpAPIRootPost",
+                    "HttpAPIQueueGet", "HttpAPIQueuePost", "HttpAPIStage"}
+    for name, resource in found.items():
+        named = _references(resource.get("Properties", {}))
+        if named & rest:
+            assert resource.get("Condition") == "IsRestApi", name
+        if named & http or name in http:
+            assert resource.get("Condition") == "IsHttpApi", name
+    assert found["RestAPI"]["Condition"] == "IsRestApi"
+    for output in TEMPLATES[stage]["Outputs"].values():
+        named = _references(output["Value"])
+        if "Fn::If" not in json.dumps(output["Value"]):
+            assert not (named & rest) or output.get("Condition") == "IsRestApi"
+            assert not (named & http) or output.get("Condition") == "IsHttpApi"
+
+
+def test_the_http_api_proxies_the_handlers_own_routes_with_payload_format_1_0() -> None:
+    import importlib
+
+    from chalicelib import timeouts
+
+    found = resources(HTTP)
+    api = found["HttpAPI"]["Properties"]
+    assert api["ProtocolType"] == "HTTP" and api["Name"] == {"Ref": "AWS::StackName"}
+    integration = found["HttpAPIIntegration"]["Properties"]
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["PayloadFormatVersion"] == "1.0"  # the REST API's event shape
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    # HTTP APIs allow up to 30 s: the handler's chain of timeouts is built for 29.
+    assert integration["TimeoutInMillis"] == timeouts.API_GATEWAY_SECONDS * 1000
+    app = importlib.import_module("app").app
+    chalice_routes = {f"{method} {path}" for path, methods in app.routes.items()
+                      for method in methods}
+    routes = {r["Properties"]["RouteKey"] for r in found.values()
+              if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert routes == chalice_routes == {"GET /", "POST /", "GET /{account}/{queue}",
+                                        "POST /{account}/{queue}"}
+    for route in (r for r in found.values() if r["Type"] == "AWS::ApiGatewayV2::Route"):
+        assert route["Properties"]["Target"] == {"Fn::Sub": "integrations/${HttpAPIIntegration}"}
+    stage = found["HttpAPIStage"]["Properties"]
+    assert (stage["StageName"], stage["AutoDeploy"]) == ("api", True)  # the REST URL's shape
+    permission = found["HttpAPIInvokePermission"]["Properties"]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["FunctionName"] == {"Ref": "APIHandler"}
+    assert permission["SourceArn"] == {"Fn::Sub": "arn:${AWS::Partition}:execute-api:"
+                                       "${AWS::Region}:${AWS::AccountId}:${HttpAPI}/*"}
