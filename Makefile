@@ -5,7 +5,7 @@
 #   make bench  python -m bench
 #   make admin ARGS="quarantine-list ACCOUNT QUEUE"   the operator's command (tools/admin/);
 #              STACK=NAME: on a deployed stack (names from its outputs)
-#   make package [STAGE=dev|prod]   build/sam.json + build/deployment.zip, offline, cfn-lint clean
+#   make package [STAGE=dev|prod] [API_TYPE=REST|HTTP]   build/sam.json + build/deployment.zip, no credentials, cfn-lint clean
 #   make stats  the running local stack's key-cache hit ratios and KMS calls saved (tools/local/stats.py)
 #   make soak   python -m bench.soak: 6,000 messages over HTTP with bad ones injected (not in make test)
 
@@ -25,6 +25,8 @@ LINT_PATHS := chalicelib tools tests $(wildcard bench) $(wildcard app.py)
 TYPE_PATHS := chalicelib tools tests bench $(wildcard app.py)
 
 STAGE ?= dev
+# The stack's default ApiType (the API Gateway in front of the handler).
+API_TYPE ?= REST
 # pytest-xdist workers (a file's tests stay on one worker, its fixtures with them).
 TEST_WORKERS ?= 2
 
@@ -62,4 +64,4 @@ soak: venv
 	$(PYTHON) -m bench.soak
 
 package: venv
-	$(PYTHON) -m tools.package --stage $(STAGE) --out build
+	$(PYTHON) -m tools.package --stage $(STAGE) --api-type $(API_TYPE) --out build

@@ -24,10 +24,14 @@ class SealqApp(Chalice):
     enters here (the key service is its own ``lambda_function``)."""
 
     def __call__(self, event: Any, context: Any) -> Any:
-        from chalicelib.handler import container
+        from chalicelib.handler import container, gateway
 
         if container.is_move_task_event(event):
             return container.serve_move_task(event, context)
+        # A content type the route does not accept: SQS's 415, not Chalice's own.
+        refused = gateway.refusal(event, self.routes)
+        if refused is not None:
+            return refused
         return super().__call__(event, context)
 
 
@@ -42,13 +46,13 @@ CONTENT_TYPES = [
 
 
 def _serve() -> Response:
-    from chalicelib.handler import container
+    from chalicelib.handler import container, gateway
 
     request = app.current_request
     assert request is not None  # Chalice sets it for every route call
     body = request.raw_body
     result = container.serve_http(
-        dict(request.headers),
+        gateway.request_headers(request.to_original_event()),
         body.encode("utf-8") if isinstance(body, str) else body,
         request.context,
         app.lambda_context,

@@ -1,6 +1,6 @@
-"""``make package``: the deployable CloudFormation template and Lambda zip, offline.
+"""``make package``: the deployable CloudFormation template and Lambda zip.
 
-    python -m tools.package [--stage dev|prod] [--out build] [--no-lint]
+    python -m tools.package [--stage dev|prod] [--api-type REST|HTTP] [--out build] [--no-lint]
 
 Runs ``chalice package`` with ``infra/merge-template.json`` merged in, with no AWS
 credentials and a placeholder region (the template names every region-, account-
@@ -9,6 +9,13 @@ not reach the template), then adds precompiled bytecode to the zip (Lambda's
 ``/var/task`` is read-only: without ``.pyc`` files every module is compiled again at
 each cold start) and runs the pinned cfn-lint, which must report nothing at all.
 Writes ``<out>/sam.json`` and ``<out>/deployment.zip``.
+
+Not offline: chalice downloads the Lambda (manylinux, cp313) wheels of
+``requirements.txt`` from the Python package index (pip's own configuration:
+``PIP_INDEX_URL``, ``pip.conf``) whenever ``requirements.txt``, ``app.py`` or
+``chalicelib/`` differ from every tree it packaged before; its cache is
+``.chalice/deployments/<hash>-python3.13.zip``, so only a repeat of an already packaged
+tree needs no network.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MERGE_TEMPLATE = ROOT / "infra" / "merge-template.json"
 STAGES = ("dev", "prod")
+# The API Gateway in front of the handler (the template's ApiType parameter).
+API_TYPES = ("REST", "HTTP")
 # Only used when none is configured: chalice needs a region to run, the template does not.
 PLACEHOLDER_REGION = "us-east-1"
 _CREDENTIAL_VARIABLES = (
@@ -39,6 +48,10 @@ _CREDENTIAL_VARIABLES = (
 
 class PackagingError(RuntimeError):
     """chalice package or cfn-lint failed; the message says which and why."""
+
+
+# What chalice raises when pip cannot fetch the requirements' wheels.
+_DOWNLOAD_FAILURES = ("NoSuchPackageError", "PackageDownloadError", "MissingDependencyError")
 
 
 def offline_environment(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -60,17 +73,27 @@ def _tool(name: str) -> str:
     return str(found) if found.exists() else name
 
 
-def chalice_package(stage: str, out: Path) -> None:
+def chalice_package(stage: str, out: Path, project_dir: Path = ROOT) -> None:
     """``chalice package`` of ``stage`` into ``out`` (emptied first)."""
     if stage not in STAGES:
         raise PackagingError(f"unknown stage {stage!r}: one of {', '.join(STAGES)}")
     shutil.rmtree(out, ignore_errors=True)
-    command = [_tool("chalice"), "--project-dir", str(ROOT), "package", "--stage", stage,
-               "--merge-template", str(MERGE_TEMPLATE), str(out)]
+    merge_template = project_dir / MERGE_TEMPLATE.relative_to(ROOT)
+    command = [_tool("chalice"), "--project-dir", str(project_dir), "package", "--stage", stage,
+               "--merge-template", str(merge_template), str(out)]
     done = subprocess.run(command, env=offline_environment(), capture_output=True, text=True,
                           check=False)
-    if done.returncode != 0:
-        raise PackagingError(f"chalice package --stage {stage} failed:\n{done.stdout}{done.stderr}")
+    said = f"{done.stdout}{done.stderr}"
+    if done.returncode != 0 or any(f"{name}:" in said for name in _DOWNLOAD_FAILURES):
+        if any(name in said for name in _DOWNLOAD_FAILURES):
+            last = said.strip().splitlines()[-1] if said.strip() else ""
+            raise PackagingError(
+                f"chalice package --stage {stage} could not download the Lambda wheels of "
+                "requirements.txt: packaging needs the Python package index (pip's own "
+                "configuration: PIP_INDEX_URL, pip.conf) whenever requirements.txt, app.py "
+                "or chalicelib/ differ from every tree packaged before (chalice's cache, "
+                f".chalice/deployments/). chalice said: {last}")
+        raise PackagingError(f"chalice package --stage {stage} failed:\n{said}")
 
 
 def runtime_of(template: dict[str, object]) -> str:
@@ -112,17 +135,32 @@ def add_bytecode(zip_path: Path, runtime: str) -> int:
 
 
 def lint(template_path: Path) -> None:
-    """The pinned cfn-lint on the template: any error, warning or message fails."""
-    done = subprocess.run([_tool("cfn-lint"), str(template_path)], capture_output=True,
-                          text=True, check=False)
+    """The pinned cfn-lint on the template, its informational rules included (e.g.
+    I3011, a stateful resource's DeletionPolicy left to the default): any error,
+    warning or message fails."""
+    done = subprocess.run([_tool("cfn-lint"), "--include-checks", "I", "--",
+                           str(template_path)], capture_output=True, text=True, check=False)
     if done.returncode != 0 or done.stdout.strip() or done.stderr.strip():
         raise PackagingError(f"cfn-lint on {template_path}:\n{done.stdout}{done.stderr}")
 
 
-def package(stage: str, out: Path, *, bytecode: bool = True, run_lint: bool = True) -> Path:
-    """Package ``stage`` into ``out``; returns the template's path."""
-    chalice_package(stage, out)
+def set_api_type(template_path: Path, api_type: str) -> None:
+    """Make ``api_type`` the template's default ``ApiType`` (the stack parameter still
+    chooses at deploy time: ``--parameter-overrides ApiType=...``)."""
+    if api_type not in API_TYPES:
+        raise PackagingError(f"unknown API type {api_type!r}: one of {', '.join(API_TYPES)}")
+    template = json.loads(template_path.read_text())
+    template["Parameters"]["ApiType"]["Default"] = api_type
+    template_path.write_text(json.dumps(template, indent=2) + "\n")
+
+
+def package(stage: str, out: Path, *, bytecode: bool = True, run_lint: bool = True,
+            project_dir: Path = ROOT, api_type: str = "REST") -> Path:
+    """Package ``stage`` of ``project_dir`` into ``out``, ``api_type`` the stack's default
+    API; returns the template's path."""
+    chalice_package(stage, out, project_dir)
     template_path = out / "sam.json"
+    set_api_type(template_path, api_type)
     template = json.loads(template_path.read_text())
     if bytecode:
         add_bytecode(out / "deployment.zip", runtime_of(template))
@@ -135,15 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.package", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--stage", default="dev", choices=STAGES)
+    parser.add_argument("--api-type", default="REST", choices=API_TYPES,
+                        help="the stack's default ApiType (REST or HTTP)")
     parser.add_argument("--out", default=str(ROOT / "build"))
     parser.add_argument("--no-lint", action="store_true")
     args = parser.parse_args(argv)
     try:
-        template = package(args.stage, Path(args.out), run_lint=not args.no_lint)
+        template = package(args.stage, Path(args.out), run_lint=not args.no_lint,
+                           api_type=args.api_type)
     except PackagingError as err:
         print(err, file=sys.stderr)
         return 1
-    print(f"{template} and {template.parent / 'deployment.zip'} (stage {args.stage})")
+    print(f"{template} and {template.parent / 'deployment.zip'} (stage {args.stage}, "
+          f"ApiType {args.api_type})")
     return 0
 
 

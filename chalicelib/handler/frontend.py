@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from chalicelib import errors
 from chalicelib.auth.sigv4 import Identity, SignedRequest, Verifier
@@ -130,16 +130,18 @@ class Frontend:
         return wire.failure(failure, request_id)
 
     def base_url(self, headers: Mapping[str, str], context: Mapping[str, Any]) -> str:
-        """Where clients reach this service, for queue URLs: configured, else from the request."""
+        """Where clients reach this service, for queue URLs: configured, else where the
+        request came. Behind API Gateway that is its domain (the stage URL's or a custom
+        domain) and whatever precedes the route in the path the client asked for: the
+        stage on the stage URL, a custom domain's base path (``/sqs``), nothing."""
         if self._public_url:
             return self._public_url
+        domain = str(context.get("domainName") or "")
+        if domain:  # API Gateway answers HTTPS only
+            return f"https://{domain}{_mount_path(context)}"
         lowered = {k.lower(): v for k, v in headers.items()}
         host = lowered.get("host", "localhost")
         proto = lowered.get("x-forwarded-proto", "http")
-        domain = str(context.get("domainName", ""))
-        stage = str(context.get("stage", ""))
-        if domain.endswith(".amazonaws.com") and stage:
-            return f"https://{domain}/{stage}"
         return f"{proto}://{host}"
 
 
@@ -165,10 +167,24 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
+def _mount_path(context: Mapping[str, Any]) -> str:
+    """What precedes the route in the requested path (``requestContext.path`` less as
+    many trailing segments as ``resourcePath`` has): ``/api``, ``/v1/sqs`` or ``""``."""
+    segments = [s for s in str(context.get("path") or "/").split("/") if s]
+    route = [s for s in str(context.get("resourcePath") or "/").split("/") if s]
+    kept = segments[:len(segments) - len(route)] if len(segments) >= len(route) else []
+    return "".join(f"/{s}" for s in kept)
+
+
 def _queue_url(base_url: str, path: str) -> str | None:
-    """The queue a request's path names (``.../{account}/{queue}``), if any."""
-    segments = [s for s in path.split("/") if s]
-    return f"{base_url}/{segments[-2]}/{segments[-1]}" if len(segments) >= 2 else None
+    """The queue a request's path names (``.../{12-digit account}/{queue}`` after what the
+    service is mounted under: a stage, a custom domain's base path), if any."""
+    mount = urlsplit(base_url).path.rstrip("/")
+    route = path[len(mount):] if mount and path.startswith(mount + "/") else path
+    segments = [s for s in route.split("/") if s]
+    if len(segments) < 2 or not (len(segments[-2]) == 12 and segments[-2].isdigit()):
+        return None
+    return f"{base_url}/{segments[-2]}/{segments[-1]}"
 
 
 def deadline_from(lambda_context: Any) -> float | None:

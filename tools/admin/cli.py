@@ -15,14 +15,23 @@ with the operator's own AWS credentials, never through the public API.
     python -m tools.admin create-trigger ACCOUNT QUEUE FUNCTION [options]   (see triggers.py;
         list-triggers, update-trigger, enable-trigger, disable-trigger, delete-trigger)
 
-Configuration is the deployment's (``SEALQ_*`` variables: tables, bucket, endpoint,
-``SEALQ_KEY_SERVICE_FUNCTION`` for a deployed stack's key service; without it the
-key service runs in this process). ``--stack NAME`` (before the command) reads them
-from a deployed CloudFormation stack's outputs instead, in the operator's region
-(``AWS_REGION``/``AWS_DEFAULT_REGION`` or the profile's). Output is one JSON object per
-command, on its last line of stdout. A new secret access key is printed once, there, and never
-logged or stored other than sealed by the key service. Handlers notice a
-deactivated or deleted key within ``SEALQ_AUTH_CACHE_TTL`` seconds.
+Where it acts, first match wins:
+
+- ``--stack NAME`` (before the command): a deployed CloudFormation stack's names, from
+  its outputs;
+- ``SEALQ_AWS_ENDPOINT`` or other ``SEALQ_*`` variables: the deployment they describe
+  (tables, bucket, endpoint, ``SEALQ_KEY_SERVICE_FUNCTION`` for a deployed key service;
+  without it the key service runs in this process);
+- the local stack ``make run`` is serving (its ``.sealq/endpoint.json``), with no
+  variable set.
+
+Every AWS client it makes works in one region: the local stack's, else ``AWS_REGION``,
+then ``AWS_DEFAULT_REGION``, then the profile's region. Output is one JSON object per
+command, on its last line of stdout; a failure is one JSON line on stderr whose
+``message`` says what went wrong and what to do (exit 2), never a traceback. A new
+secret access key is printed once, there, and never logged or stored other than
+sealed by the key service. Handlers notice a deactivated or deleted key within
+``SEALQ_AUTH_CACHE_TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -43,15 +52,16 @@ from chalicelib.clock import SYSTEM_CLOCK
 from chalicelib.domain.queues.records import QueueRecords
 from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import KeyServiceError
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, SettingsError
 from chalicelib.storage.accounts import DynamoAccountStore
-from chalicelib.storage.errors import StorageError
+from chalicelib.storage.errors import Denied, Gone, StorageError, Transient
 from chalicelib.storage.mappings import LambdaMappings
 from chalicelib.storage.ports import ACTIVE, INACTIVE
 from chalicelib.storage.quarantine import S3QuarantineStore
 from chalicelib.storage.queue_table import DynamoQueueTable
 from tools.admin import triggers
 from tools.admin.accounts import Accounts, UnknownAccount, UnknownKey, same_key_forms
+from tools.local import endpoint as local_endpoint
 
 # command -> its positional arguments
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -72,7 +82,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 
 def accounts(conf: Settings, session: boto3.session.Session | None = None) -> Accounts:
     """The operator's account operations on the deployment ``conf`` describes."""
-    clients = Clients(session or boto3.session.Session(), conf.region, conf.aws_endpoint)
+    clients = Clients(session or boto3.session.Session(region_name=conf.region), conf.region,
+                      conf.aws_endpoint)
     store = DynamoAccountStore(clients.get("accounts"), conf.accounts_table)
     return Accounts(store, key_service_process.client(conf, clients), SYSTEM_CLOCK)
 
@@ -82,7 +93,8 @@ def trigger_operations(conf: Settings, session: boto3.session.Session | None = N
     """The operator's trigger operations on the deployment ``conf`` describes: event
     source mappings when it has a delivery function (a deployed stack), else the queue
     table alone (the local stack delivers in-process)."""
-    clients = Clients(session or boto3.session.Session(), conf.region, conf.aws_endpoint)
+    clients = Clients(session or boto3.session.Session(region_name=conf.region), conf.region,
+                      conf.aws_endpoint)
     table = DynamoQueueTable(clients.get("queues"), conf.queues_table)
     records = QueueRecords(table, region=conf.region, default_cmk=conf.default_kms_key,
                            clock=SYSTEM_CLOCK, cache_ttl=0)
@@ -102,40 +114,166 @@ STACK_OUTPUTS = {
     "BackingQueuePrefix": "SEALQ_BACKING_QUEUE_PREFIX",
     "DeliveryFunction": "SEALQ_DELIVERY_FUNCTION",
 }
+# Variables that describe a deployment: any of them set means "act there", not on the
+# local stack.
+_DEPLOYMENT_VARIABLES = ("SEALQ_AWS_ENDPOINT", *STACK_OUTPUTS.values())
 
 
-class StackError(RuntimeError):
-    """The stack is missing, or lacks an output the admin command needs."""
+class AdminError(Exception):
+    """A failure the operator can act on; ``str()`` says it in one line."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class StackError(AdminError):
+    """The stack is missing, unreadable, or lacks an output the admin command needs."""
+
+
+def operator_region(session: boto3.session.Session, environ: Any = None) -> str | None:
+    """``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the profile's region (botocore
+    itself reads only the last two); None when none is set."""
+    env = os.environ if environ is None else environ
+    return env.get("AWS_REGION") or session.region_name or None
+
+
+def _operator_session(environ: Any = None) -> boto3.session.Session:
+    """A session with the operator's credentials (profile) in the operator's region."""
+    try:
+        probe = boto3.session.Session()
+        region = operator_region(probe, environ)
+        if region is None:
+            raise AdminError("NoRegion", "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, "
+                             "or a region in your AWS profile) to the stack's region")
+        return boto3.session.Session(region_name=region)
+    except BotoCoreError as err:  # e.g. a profile that does not exist
+        raise AdminError(type(err).__name__, f"cannot use your AWS configuration: {err}") from None
 
 
 def stack_environment(stack: str, session: boto3.session.Session | None = None,
                       ) -> dict[str, str]:
-    """The ``SEALQ_*`` settings of deployed stack ``stack``, from its outputs."""
-    cfn = (session or boto3.session.Session()).client("cloudformation")
+    """The ``SEALQ_*`` settings of deployed stack ``stack``, from its outputs, and the
+    region it lives in (the session's: the operator's region by default)."""
+    session = session or _operator_session()
+    region = session.region_name
+    cfn = session.client("cloudformation", region_name=region)
     try:
         (found,) = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except cfn.exceptions.ClientError as err:
-        raise StackError(f"cannot read stack {stack!r}: "
-                         f"{err.response.get('Error', {}).get('Code', 'error')}") from None
+    except ClientError as err:
+        error = err.response.get("Error", {})
+        if error.get("Code") == "ValidationError" and "does not exist" in str(
+                error.get("Message", "")):
+            raise StackError("StackNotFound", f"stack {stack!r} does not exist in {region} "
+                             "(AWS_REGION, AWS_DEFAULT_REGION or your profile's region "
+                             "chooses the region)") from None
+        raise StackError("StackError", f"cannot read stack {stack!r} in {region}: "
+                         f"{error.get('Code', 'error')}") from None
+    except BotoCoreError as err:
+        raise StackError("StackError", f"cannot read stack {stack!r} in {region}: "
+                         f"{_botocore_reason(err)}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
     missing = sorted(set(STACK_OUTPUTS) - set(outputs))
     if missing:
-        raise StackError(f"stack {stack!r} has no output {', '.join(missing)}: "
+        raise StackError("StackError", f"stack {stack!r} has no output {', '.join(missing)}: "
                          "is it a sealq stack, fully deployed?")
     env = {setting: outputs[output] for output, setting in STACK_OUTPUTS.items()}
-    region = cfn.meta.region_name
     env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
     return env
 
 
-def _quarantine(conf: Settings, command: str, account: str, queue: str) -> tuple[int, Any]:
-    session = boto3.session.Session()
+class Target:
+    """Where the command acts: the settings, one boto3 session in their region, and
+    how to name the place in a message."""
 
-    def client(service: str) -> object:
-        return session.client(service, region_name=conf.region, endpoint_url=conf.aws_endpoint)
+    def __init__(self, conf: Settings, session: boto3.session.Session, where: str) -> None:
+        self.conf = conf
+        self.session = session
+        self.where = where
 
-    table = DynamoQueueTable(client("dynamodb"), conf.queues_table)
-    quarantine = S3QuarantineStore(client("s3"), conf.payload_bucket)
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=self.conf.region,
+                                   endpoint_url=self.conf.aws_endpoint)
+
+
+def target(stack: str | None, environ: Any = None) -> Target:
+    """The deployment the command acts on (see the module's docstring)."""
+    env = dict(os.environ if environ is None else environ)
+    try:
+        if stack:
+            session = _operator_session(env)
+            conf = settings.from_environ({**env, **stack_environment(stack, session)})
+            return Target(conf, session, f"stack {stack} in {conf.region}")
+        if not any(env.get(name) for name in _DEPLOYMENT_VARIABLES):
+            local = _local_stack(env)
+            if local is not None:
+                return local
+        # The settings' own default region (the local one) when the operator names none.
+        region = operator_region(boto3.session.Session(), env) or settings.from_environ(
+            env).region
+        conf = settings.from_environ({**env, "AWS_REGION": region})
+        return Target(conf, boto3.session.Session(region_name=region),
+                      conf.aws_endpoint or f"AWS {region}")
+    except SettingsError as err:
+        raise AdminError("InvalidConfiguration", str(err)) from None
+    except BotoCoreError as err:
+        raise AdminError(type(err).__name__, f"cannot use your AWS configuration: {err}") from None
+
+
+def _local_stack(env: dict[str, str]) -> Target | None:
+    """The local stack ``make run`` serves, from its endpoint file; None when it wrote none."""
+    path = local_endpoint.state_dir(env) / local_endpoint.ENDPOINT_FILE
+    try:
+        found = local_endpoint.read(path)
+    except local_endpoint.StaleEndpoint as err:
+        raise AdminError("NoLocalStack", str(err)) from None
+    if found is None:
+        return None
+    conf = settings.from_environ({**env, **found.environment()})
+    credentials: dict[str, str] = {}
+    if found.dummy_credentials:
+        credentials = {"aws_access_key_id": local_endpoint.MOTO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                       "aws_secret_access_key":
+                           local_endpoint.MOTO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    session = boto3.session.Session(region_name=conf.region, **credentials)
+    return Target(conf, session, f"the local stack at {found.url}")
+
+
+_SERVICES = {"dynamodb": "DynamoDB", "s3": "S3", "lambda": "the key-service function",
+             "kms": "KMS", "sqs": "SQS"}
+
+
+def _botocore_reason(err: BaseException) -> str:
+    name = type(err).__name__
+    if name == "NoCredentialsError":
+        return "no AWS credentials (set AWS_PROFILE or run `aws configure`)"
+    if name in ("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError"):
+        return "cannot connect"
+    return name
+
+
+def storage_message(err: StorageError, where: str) -> str:
+    """A storage failure as one sentence the operator can act on."""
+    service = _SERVICES.get(err.service, err.service)
+    if err.code == "NoCredentialsError":
+        return (f"no AWS credentials to reach {service} of {where}: set AWS_PROFILE or run "
+                "`aws configure`; for the local stack, start `make run` first")
+    if err.code in ("EndpointConnectionError", "ConnectionError", "ConnectTimeoutError"):
+        return f"cannot connect to {service} of {where}: is it running?"
+    if isinstance(err, Gone):
+        return (f"{service} of {where} has no such table, bucket or function ({err.code}): "
+                "is it deployed? pass STACK=<stack name> for a deployed stack")
+    if isinstance(err, Denied):
+        return f"{service} of {where} refused your credentials ({err.code})"
+    if isinstance(err, Transient):
+        return f"{service} of {where} is unavailable right now ({err.code}): try again"
+    return f"{service} of {where} failed: {err.code}"
+
+
+def _quarantine(where: Target, command: str, account: str, queue: str) -> tuple[int, Any]:
+    conf = where.conf
+    table = DynamoQueueTable(where.client("dynamodb"), conf.queues_table)
+    quarantine = S3QuarantineStore(where.client("s3"), conf.payload_bucket)
     record = table.get(account, queue)
     if record is None:
         return 1, {"error": "QueueDoesNotExist", "queue": queue}
@@ -149,9 +287,8 @@ def _quarantine(conf: Settings, command: str, account: str, queue: str) -> tuple
     return 0, out
 
 
-def _accounts_command(
-    ops: Accounts, command: str, args: argparse.Namespace, conf: Settings
-) -> Any:
+def _accounts_command(ops: Accounts, command: str, args: argparse.Namespace, where: Target
+                      ) -> Any:
     if command == "create-account":
         account = ops.create_account(args.name)
         return {"AccountName": account.name, **ops.create_access_key(account.account_id).as_json()}
@@ -172,24 +309,28 @@ def _accounts_command(
         ops.delete_access_key(args.key)
         return {"AccessKeyId": args.key, "Deleted": True}
     allowed = command == "allow-kms-key"
-    forms = same_key_forms(args.cmk, region=conf.region, account=_service_account(conf))
+    forms = same_key_forms(args.cmk, region=where.conf.region, account=_service_account(where))
     for form in sorted(forms):
         ops.set_kms_key(args.account, form, allowed)
     return {"AccountId": args.account, "KmsKey": args.cmk, "Allowed": allowed,
             "Forms": sorted(forms)}
 
 
-def _service_account(conf: Settings) -> str | None:
+def _service_account(where: Target) -> str | None:
     """The AWS account sealq's own keys live in: where its default key is (the
     operator's credentials may describe it); None when that cannot be found out."""
-    kms = boto3.session.Session().client(
-        "kms", region_name=conf.region, endpoint_url=conf.aws_endpoint)
+    kms = where.client("kms")
     try:
-        arn = str(kms.describe_key(KeyId=conf.default_kms_key)["KeyMetadata"]["Arn"])
+        arn = str(kms.describe_key(KeyId=where.conf.default_kms_key)["KeyMetadata"]["Arn"])
     except (BotoCoreError, ClientError, KeyError):
         return None
     parts = arn.split(":")
     return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
+
+
+def _fail(kind: str, message: str, **extra: str) -> int:
+    print(json.dumps({"error": kind, **extra, "message": message}), file=sys.stderr)
+    return 2
 
 
 def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
@@ -203,20 +344,20 @@ def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
             each.add_argument(name)
     triggers.add_parsers(sub)
     args = parser.parse_args(argv)
-    if args.stack:
-        try:
-            conf = settings.from_environ({**os.environ, **stack_environment(args.stack)})
-        except StackError as err:
-            print(json.dumps({"error": "StackError", "message": str(err)}), file=sys.stderr)
-            return 2
-    conf = conf or settings.get()
+    try:
+        where = (target(args.stack) if conf is None else
+                 Target(conf, boto3.session.Session(region_name=conf.region),
+                        conf.aws_endpoint or f"AWS {conf.region}"))
+    except AdminError as err:
+        return _fail(err.kind, str(err))
     try:
         if args.command.startswith("quarantine-"):
-            code, out = _quarantine(conf, args.command, args.account, args.queue)
+            code, out = _quarantine(where, args.command, args.account, args.queue)
         elif args.command in triggers.COMMANDS:
-            code, out = 0, triggers.run(trigger_operations(conf), args)
+            code, out = 0, triggers.run(trigger_operations(where.conf, where.session), args)
         else:
-            code, out = 0, _accounts_command(accounts(conf), args.command, args, conf)
+            ops = accounts(where.conf, where.session)
+            code, out = 0, _accounts_command(ops, args.command, args, where)
     except triggers.TriggerError as err:
         code, out = 1, {"error": err.code, "message": err.message}
     except triggers.NoSuchQueue as err:
@@ -228,11 +369,13 @@ def run(argv: Sequence[str] | None = None, conf: Settings | None = None) -> int:
     except ValueError as err:
         code, out = 1, {"error": "InvalidArgument", "message": str(err)}
     except StorageError as err:
-        print(json.dumps({"error": type(err).__name__, "code": err.code}), file=sys.stderr)
-        return 2
+        return _fail(type(err).__name__, storage_message(err, where.where), code=err.code)
     except KeyServiceError as err:
-        print(json.dumps({"error": "KeyServiceError", "code": err.code}), file=sys.stderr)
-        return 2
+        function = where.conf.key_service_function or "in this process"
+        return _fail("KeyServiceError", f"the key service ({function}) of {where.where} "
+                     f"failed: {err.code}", code=err.code)
+    except (BotoCoreError, ClientError) as err:
+        return _fail(type(err).__name__, f"{where.where}: {_botocore_reason(err)}")
     print(json.dumps(out))
     return code
 

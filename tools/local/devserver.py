@@ -47,18 +47,20 @@ from chalicelib.observability import process as telemetry
 from chalicelib.storage.errors import StorageError
 from tools.admin import cli as admin
 from tools.local import credentials as localcreds
+from tools.local import endpoint as local_endpoint
 from tools.local import provision, stats, triggers
 from tools.local.httpserver import Limits, LocalHTTPServer
 
 log = logging.getLogger("sealq.devserver")
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The repository (tools/local/ is two levels below it): app.py, .chalice/, .sealq/.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9324
 DEFAULT_APP = "app:app"
 DEFAULT_REGION = "us-east-1"
 # moto accepts any credentials; these only keep botocore from searching for real ones.
-_DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_DUMMY_CREDENTIALS = local_endpoint.MOTO_CREDENTIALS
 # Credential sources that would otherwise win over, or mix with, the dummy pair.
 _CREDENTIAL_SOURCES = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
 _QUIET_LOGGERS = (
@@ -359,6 +361,24 @@ def write_stats(started: float) -> None:
         log.warning("cannot write the stats file: %s", err.strerror)
 
 
+def endpoint_of(stack: LocalStack, conf: settings.Settings) -> local_endpoint.LocalEndpoint:
+    """How another process (``make admin``) reaches this stack: its URLs, region, names."""
+    names = {
+        "SEALQ_QUEUES_TABLE": conf.queues_table, "SEALQ_KEYS_TABLE": conf.keys_table,
+        "SEALQ_ACCOUNTS_TABLE": conf.accounts_table, "SEALQ_PAYLOAD_BUCKET": conf.payload_bucket,
+        "SEALQ_DEFAULT_KMS_KEY": conf.default_kms_key,
+        "SEALQ_BACKING_QUEUE_PREFIX": conf.backing_queue_prefix,
+        "SEALQ_ACCOUNT": conf.default_account,
+        "SEALQ_KEY_SERVICE_FUNCTION": conf.key_service_function,
+    }
+    dummy = stack.backend is not Backend.AWS and os.environ.get(
+        "AWS_ACCESS_KEY_ID") == _DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+    return local_endpoint.LocalEndpoint(
+        url=stack.url, backend=stack.backend.value, aws_endpoint=stack.aws_endpoint,
+        region=conf.region, settings={k: v for k, v in names.items() if v},
+        dummy_credentials=dummy, pid=os.getpid())
+
+
 def _log_level(name: str) -> int:
     return logging.getLevelNamesMapping().get(name.upper(), logging.INFO)
 
@@ -426,7 +446,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         # Chalice sets its app's logger ("sealq") to INFO when app.py loads.
         logging.getLogger("sealq").setLevel(_log_level(conf.log_level))
         started = time.time()
+        endpoint_file = _state_dir() / local_endpoint.ENDPOINT_FILE
         try:
+            # Before the announcement: whoever reads "listening on" finds the file.
+            try:
+                local_endpoint.write(endpoint_file, endpoint_of(stack, settings.get()))
+            except OSError as err:
+                log.warning("cannot write %s: %s (make admin will not find this stack)",
+                            endpoint_file, err.strerror)
             _announce(stack)
             next_write = 0.0
             while not stopping.wait(0.5):
@@ -435,6 +462,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                     next_write = time.monotonic() + stats.WRITE_INTERVAL
             log.info("stopping")
         finally:
+            local_endpoint.remove(endpoint_file, os.getpid())
             write_stats(started)
             stack.stop()
         return 0

@@ -39,6 +39,7 @@ from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway, RouteM
 
 from chalicelib import errors
 from chalicelib.errors import CORAL_NAMESPACE, SqsError
+from chalicelib.handler.gateway import content_type_matches, unsupported_media_type
 from chalicelib.protocol import json10
 
 log = logging.getLogger("sealq.localhttp")
@@ -96,16 +97,6 @@ def method_not_allowed(method: str, allowed: Sequence[str]) -> SqsError:
     )
 
 
-def unsupported_media_type(content_type: str, accepted: Sequence[str]) -> SqsError:
-    return _coral(
-        "UnknownOperationException",
-        f"The content type {content_type} is not valid for this endpoint; use one of "
-        f"{', '.join(accepted)}.",
-        415,
-        "InvalidAction",
-    )
-
-
 def request_too_large(limit: int) -> SqsError:
     # API Gateway's answer to a payload over its limit, in SQS's error shape.
     return _coral(
@@ -130,15 +121,6 @@ def bad_request(message: str, status: int = 400) -> SqsError:
     return _coral("BadRequestException", message, status, "BadRequest")
 
 
-def content_type_matches(content_type: str, accepted: Sequence[str]) -> bool:
-    """Chalice's rule for a route's ``content_types``: any listed media type matches."""
-    if not accepted:
-        return True
-    wanted = {item.lower() for item in accepted}
-    if "*/*" in wanted or "*/*" in content_type.lower():
-        return True
-    parts = {part.strip() for part in re.split("[,;]", content_type.lower())}
-    return bool(wanted & parts)
 
 
 def content_length(values: Sequence[str]) -> int:

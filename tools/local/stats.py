@@ -25,7 +25,7 @@ WRITE_INTERVAL = 2.0
 
 def state_dir() -> Path:
     """The local stack's state folder (``SEALQ_LOCAL_DIR``, else ``.sealq/``)."""
-    default = Path(__file__).resolve().parent.parent / ".sealq"
+    default = Path(__file__).resolve().parents[2] / ".sealq"  # the repository's
     return Path(os.environ.get("SEALQ_LOCAL_DIR") or default)
 
 

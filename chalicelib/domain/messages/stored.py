@@ -13,7 +13,7 @@ import logging
 
 from chalicelib.domain.queues.records import Queue
 from chalicelib.storage import payloads
-from chalicelib.storage.errors import Gone, StorageError
+from chalicelib.storage.errors import Denied, Gone, StorageError
 from chalicelib.storage.ports import BackingMessage, MessageStore, PayloadStore
 
 log = logging.getLogger("sealq.messages")
@@ -22,7 +22,7 @@ type Pointer = tuple[str, str]  # (bucket, key) of a body in the payload store
 
 
 class Unreadable(Exception):
-    """The stored body is neither base64 nor a pointer to an object that exists: the
+    """The stored body is neither base64 nor a pointer to an object sealq may read: the
     message's own fault, never the request's."""
 
 
@@ -45,8 +45,13 @@ class StoredMessages:
     def load(self, item: BackingMessage) -> bytes:
         """The sealed bytes of a backing message (from S3 when it is a pointer).
 
-        Raises Unreadable when the body is neither base64 nor a pointer to an object,
-        StorageError when the payload store fails.
+        Raises Unreadable when the body is neither base64 nor a pointer to an object
+        the payload store hands over, StorageError when the payload store fails.
+
+        S3 refuses (403) a missing key to a caller without ``s3:ListBucket`` and any
+        object the role may not read (a pointer outside its bucket or prefix): like a
+        missing one (404), that is this message's own fault, so it is quarantined and
+        never fails the call. A transient fault still propagates (retryable).
         """
         pointer = payloads.parse_pointer(item.body)
         try:
@@ -55,6 +60,8 @@ class StoredMessages:
             return base64.b64decode(item.body, validate=True)
         except Gone:
             raise Unreadable("its stored body is missing") from None
+        except Denied:
+            raise Unreadable("its stored body cannot be read") from None
         except (binascii.Error, ValueError):
             raise Unreadable("malformed stored body") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from bench import bench_auth, bench_http
+from bench import bench_auth, bench_cost, bench_http
 from bench.bench_fleet import Workload, format_table, measure, schedule
 
 
@@ -84,3 +84,41 @@ def test_percentile_is_nearest_rank() -> None:
 def test_the_auth_bench_times_both_sides_of_the_same_warm_send() -> None:
     result = bench_auth.measure(bench_auth.memory_handler(), rounds=5)
     assert result.verified_us > 0 and result.unverified_us > 0
+
+
+def test_the_cost_bench_prices_both_api_types_at_both_batch_sizes_beside_sqs(
+    stack: None,
+) -> None:
+    result = bench_cost.run(quick=True)
+
+    for batch in bench_cost.BATCHES:
+        found = result.measured[batch]
+        steady = found.steady
+        # send + receive + delete: three requests per batch, and one backing call each
+        assert steady.api_requests == steady.backing_sqs == found.sqs_requests == 3 / batch
+        assert steady.handler_cpu_ms > 0
+        # the warm path: no key service, no KMS, no DynamoDB per message (invariant 5)
+        assert steady.key_service_invocations == steady.kms == steady.ddb_reads == 0
+        assert steady.s3_puts == steady.s3_gets == 0  # 1 KiB stays inline
+        # a new reuse period: one GenerateDataKey, at most one Decrypt elsewhere
+        assert 1 <= found.key_refresh.kms <= 2
+        assert found.queue_refresh.ddb_reads >= 1 and found.auth_refresh.ddb_reads >= 1
+        rest = result.bills[("sealq REST", batch)]
+        http = result.bills[("sealq HTTP", batch)]
+        sqs = result.bills[("SQS + SSE-KMS", batch)]
+        assert rest.total > http.total > sqs.total > 0
+        # the API type changes the API Gateway line ($3.50 against $1.00 a million) and,
+        # by its event's own entry CPU, at most the handler's billed duration
+        gateway = rest.lines["API Gateway"] - http.lines["API Gateway"]
+        assert round(gateway, 6) == round(3 / batch * 2.50, 6)
+        assert {k for k in rest.lines if rest.lines[k] != http.lines[k]} <= {
+            "API Gateway", "Lambda duration (handler)"}
+        assert rest.lines["SQS requests"] == sqs.lines["SQS requests"]
+    assert result.idle["sealq REST"] > result.idle["SQS + SSE-KMS"]
+
+    table = bench_cost.format_table(result)
+    for column in ("REST b1", "HTTP b1", "SQS b1", "REST b10", "HTTP b10", "SQS b10"):
+        assert column in table
+    assert bench_cost.PRICES_DATE in table and "assumed, not measured" in table
+    for _, _, page in bench_cost.PRICES.values():
+        assert page in table

@@ -29,7 +29,8 @@ from moto.server import ThreadedMotoServer
 
 from tests.harness import ROOT
 from tools.local import credentials as localcreds
-from tools.local import devserver, provision
+from tools.local import devserver, provision, stats
+from tools.local import endpoint as local_endpoint
 from tools.local.httpserver import Limits
 
 SQS_CONTENT_TYPES = ["application/x-amz-json-1.0", "application/x-www-form-urlencoded"]
@@ -405,6 +406,83 @@ def test_the_command_never_logs_credentials(external_moto: str, tmp_path: Path) 
     assert secret not in everything
     saved = localcreds.read_profile(Path(os.environ["SEALQ_LOCAL_DIR"]) / "credentials")
     assert saved is not None and saved[1] not in everything  # the local secret: profile only
+
+
+def test_without_a_local_dir_the_stack_keeps_its_state_in_dot_sealq_of_the_project(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the README says (``$PWD/.sealq/credentials``), and where ``make admin`` and
+    ``make stats`` look: the repository's ``.sealq/``, next to app.py and .chalice/."""
+    monkeypatch.delenv("SEALQ_LOCAL_DIR")
+    assert devserver.PROJECT_DIR == ROOT
+    assert (devserver.PROJECT_DIR / "app.py").is_file()
+    assert (devserver.PROJECT_DIR / ".chalice" / "config.json").is_file()
+    expected = ROOT / ".sealq"
+    assert devserver._state_dir() == stats.state_dir() == local_endpoint.state_dir() == expected
+
+
+def _admin(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tools.admin ...`` as ``make admin`` runs it, with no AWS or sealq
+    variable but the test's own state folder."""
+    return subprocess.run([sys.executable, "-m", "tools.admin", *args], cwd=ROOT,
+                          env=_process_env(), capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_the_command_names_its_endpoint_while_it_serves_and_removes_it_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    path = Path(os.environ["SEALQ_LOCAL_DIR"]) / local_endpoint.ENDPOINT_FILE
+    proc, url, _ = _start_process(_process_env(SEALQ_PORT="0"), tmp_path / "stderr")
+    try:
+        found = local_endpoint.read(path)
+        assert found is not None
+        assert (found.url, found.backend, found.pid) == (url, "embedded moto", proc.pid)
+        assert found.aws_endpoint and found.aws_endpoint.startswith("http://127.0.0.1:")
+        assert found.region == "us-east-1" and found.dummy_credentials
+        assert found.settings["SEALQ_ACCOUNTS_TABLE"] == "sealq-accounts"
+        assert path.stat().st_mode & 0o077 == 0
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert not path.exists()
+
+
+def test_make_admin_after_the_server_was_killed_says_so_in_one_line(tmp_path: Path) -> None:
+    """A server that could not clean up (SIGKILL) leaves its file: ``make admin`` then
+    says the stack is not running and how to start it, never a traceback or a
+    credentials error from some other AWS."""
+    path = Path(os.environ["SEALQ_LOCAL_DIR"]) / local_endpoint.ENDPOINT_FILE
+    proc, url, _ = _start_process(_process_env(SEALQ_PORT="0"), tmp_path / "stderr")
+    proc.kill()
+    proc.wait()
+    assert path.exists()
+
+    done = _admin("list-accounts")
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    error = json.loads(line)
+    assert error["error"] == "NoLocalStack"
+    assert url in error["message"] and "make run" in error["message"]
+
+
+def test_a_damaged_endpoint_file_gets_a_one_line_error_too() -> None:
+    path = Path(os.environ["SEALQ_LOCAL_DIR"]) / local_endpoint.ENDPOINT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+
+    done = _admin("list-accounts")
+
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert json.loads(line)["error"] == "NoLocalStack"
+    assert str(path) in json.loads(line)["message"]
 
 
 # The HTTP layer: API Gateway's limits and SQS-shaped errors for what no route serves

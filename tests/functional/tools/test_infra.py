@@ -1,7 +1,7 @@
-"""The deployment as CloudFormation will see it: both stages packaged offline, checked.
+"""The deployment as CloudFormation will see it: both stages packaged, checked.
 
 ``make package`` runs ``chalice package`` with infra/merge-template.json merged in; these
-tests run the same packaging once per session for each stage (no AWS credentials, no
+tests run the same packaging once per module for each stage (no AWS credentials, no
 region configured) and read the template it produced: names come from the stack, the
 pinned cfn-lint reports nothing, and each function's role allows exactly what its code
 calls (DESIGN.md: the handler has no KMS permission at all; the key service reaches
@@ -31,15 +31,20 @@ TEMPLATES: dict[str, dict[str, Any]] = {}
 BUILDS: dict[str, Path] = {}
 
 
+# The prod stage with the HTTP API as its default ApiType (make package API_TYPE=HTTP).
+HTTP = "prod-http"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Both stages packaged and linted, once for this module; bytecode for one only
-    (the zip is the same for every stage)."""
-    for stage in STAGES:
-        out = tmp_path_factory.mktemp(f"package-{stage}")
-        path = package.package(stage, out, bytecode=stage == "dev", run_lint=True)
-        TEMPLATES[stage] = json.loads(path.read_text())
-        BUILDS[stage] = out
+    """Both stages packaged and linted, and prod with the HTTP API as its default, once
+    for this module; bytecode for one only (the zip is the same for every stage)."""
+    for name, stage, api_type in (*((s, s, "REST") for s in STAGES), (HTTP, "prod", "HTTP")):
+        out = tmp_path_factory.mktemp(f"package-{name}")
+        path = package.package(stage, out, bytecode=name == "dev", run_lint=True,
+                               api_type=api_type)
+        TEMPLATES[name] = json.loads(path.read_text())
+        BUILDS[name] = out
     yield
     TEMPLATES.clear()
     BUILDS.clear()
@@ -126,10 +131,121 @@ def iam_action(service: str, method: str) -> str:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_stage_packages_offline_and_cfn_lint_reports_nothing(stage: str) -> None:
+def test_every_stage_packages_without_credentials_and_cfn_lint_reports_nothing(
+    stage: str,
+) -> None:
     # package.package raised if chalice or the pinned cfn-lint said anything at all.
     assert (BUILDS[stage] / "deployment.zip").stat().st_size > 0
     assert TEMPLATES[stage]["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+def _project_copy(into: Path) -> Path:
+    """What ``chalice package`` reads of the project, copied: app, library, config, infra."""
+    import shutil
+
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy2(ROOT / name, into / name)
+    for folder in ("chalicelib", "infra"):
+        shutil.copytree(ROOT / folder, into / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (into / ".chalice").mkdir()
+    shutil.copy2(ROOT / ".chalice" / "config.json", into / ".chalice" / "config.json")
+    return into
+
+
+def test_packaging_needs_the_package_index_unless_chalices_cache_holds_the_same_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/deploying.md says what packaging needs: no credentials, but pip's package
+    index, unless chalice already built a zip for exactly these sources."""
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    project = _project_copy(_mkdir(tmp_path / "project"))
+    with pytest.raises(package.PackagingError, match="needs the Python package index"):
+        package.package("dev", tmp_path / "cold", bytecode=False, run_lint=False,
+                        project_dir=project)
+    # The same tree, with the zips chalice built for the project (this module packaged
+    # it): no index needed.
+    cache = project / ".chalice" / "deployments"  # chalice made it, empty
+    for built in (ROOT / ".chalice" / "deployments").glob("*.zip"):
+        (cache / built.name).symlink_to(built)
+    template = package.package("dev", tmp_path / "warm", bytecode=False, run_lint=False,
+                               project_dir=project)
+    assert json.loads(template.read_text())["Transform"] == "AWS::Serverless-2016-10-31"
+    text = " ".join((ROOT / "docs" / "deploying.md").read_text().split())
+    assert "package index" in text and ".chalice/deployments" in text
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+# ``aws cloudformation deploy`` passes a template up to this size as its body; a larger
+# one must go through S3 (--s3-bucket).
+DEPLOY_TEMPLATE_BODY_LIMIT = 51_200
+# The longest name an S3 bucket can have: the packaged template names it twice.
+ARTIFACTS_BUCKET = "sealq-artifacts-" + "x" * 47
+
+
+def packaged_template_size(build: Path, workdir: Path) -> int:
+    """Bytes of the template ``aws cloudformation package --use-json`` writes for ``build``
+    (the AWS CLI itself, uploading to an S3 that is moto)."""
+    import os
+    import subprocess
+    import sys
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(
+            Bucket=ARTIFACTS_BUCKET)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_S3=url,
+                   AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+        out = workdir / "packaged.json"
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "aws"), "cloudformation", "package",
+             "--template-file", str(build / "sam.json"), "--s3-bucket", ARTIFACTS_BUCKET,
+             "--use-json", "--output-template-file", str(out)],
+            env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        return out.stat().st_size
+    finally:
+        server.stop()
+
+
+def deploy_commands(markdown: str) -> list[str]:
+    """Every ``aws cloudformation deploy`` command of a page, continuation lines joined."""
+    joined = re.sub(r"\s*\\\n\s*", " ", markdown)
+    return [line.strip() for line in joined.splitlines()
+            if line.strip().startswith("aws cloudformation deploy")]
+
+
+def test_the_deploy_commands_are_read_whole_from_the_page() -> None:
+    page = "x\naws cloudformation deploy --template-file t \\\n    --s3-bucket B --x y\n"
+    assert deploy_commands(page) == ["aws cloudformation deploy --template-file t --s3-bucket B "
+                                     "--x y"]
+
+
+@pytest.mark.parametrize("stage", [*STAGES, HTTP])
+def test_a_template_over_the_deploy_body_limit_is_deployed_through_s3_as_the_docs_say(
+    stage: str, tmp_path: Path,
+) -> None:
+    """``aws cloudformation deploy`` refuses a template body over 51,200 bytes unless it
+    names ``--s3-bucket``: then every deploy command of docs/deploying.md must."""
+    size = packaged_template_size(BUILDS[stage], tmp_path)
+    commands = deploy_commands((ROOT / "docs" / "deploying.md").read_text())
+    assert commands
+    if size > DEPLOY_TEMPLATE_BODY_LIMIT:
+        assert all("--s3-bucket" in c for c in commands), (size, commands)
 
 
 def test_packaging_never_sees_a_credential_and_always_has_a_region() -> None:
@@ -235,12 +351,37 @@ def test_no_resource_has_a_fixed_physical_name_so_two_stacks_coexist(stage: str)
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_retained_resource_is_retained_on_replacement_too(stage: str) -> None:
-    retained = {name for name, r in resources(stage).items() if "DeletionPolicy" in r}
+    retained = {name for name, r in resources(stage).items()
+                if r.get("DeletionPolicy") == "Retain"}
     assert retained == {"QueuesTable", "KeysTable", "AccountsTable", "PayloadBucket",
                         "DefaultKey"}
     for name in retained:
         resource = resources(stage)[name]
         assert resource["UpdateReplacePolicy"] == resource["DeletionPolicy"] == "Retain"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_log_groups_go_with_the_stack_by_an_explicit_policy(stage: str) -> None:
+    """Decided, not defaulted (cfn-lint I3011): the logs hold no message and no key, their
+    retention bounds them anyway, and a retained group keeps its name, so a stack of the
+    same name could not be created again (docs/deploying.md, tearing down)."""
+    groups = {name: r for name, r in resources(stage).items()
+              if r["Type"] == "AWS::Logs::LogGroup"}
+    assert set(groups) == {"APIHandlerLogGroup", "KeyServiceLogGroup", "DeliveryLogGroup"}
+    for group in groups.values():
+        assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete"
+
+
+def test_packaging_lints_with_cfn_lints_informational_rules_too(tmp_path: Path) -> None:
+    """A stateful resource without a decided DeletionPolicy fails packaging (I3011)."""
+    template = tmp_path / "undecided.json"
+    template.write_text(json.dumps({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Logs": {"Type": "AWS::Logs::LogGroup",
+                               "Properties": {"RetentionInDays": 30}}},
+    }))
+    with pytest.raises(package.PackagingError, match="I3011"):
+        package.lint(template)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -342,13 +483,35 @@ def test_the_message_handler_reaches_only_its_own_stores_and_never_kms(stage: st
     assert lambda_grants == sorted(json.dumps(({"lambda:invokefunction"}, [
         {"Fn::GetAtt": [function, "Arn"]}]), default=sorted)
         for function in ("APIHandler", "KeyService"))
-    for _, res, _ in granted(stage, HANDLER_ROLE, "s3"):
+    for acts, res, _ in granted(stage, HANDLER_ROLE, "s3"):
         (resource,) = res
+        if acts == {"s3:listbucket"}:  # the bucket itself, for S3's 404 (see below)
+            assert resource == {"Fn::GetAtt": ["PayloadBucket", "Arn"]}
+            continue
         assert resource["Fn::Sub"] in ("${PayloadBucket.Arn}/payloads/*",
                                        "${PayloadBucket.Arn}/quarantine/*")
     (logs,) = granted(stage, HANDLER_ROLE, "logs")
     assert logs[:2] == ({"logs:createlogstream", "logs:putlogevents"},
                         [{"Fn::GetAtt": ["APIHandlerLogGroup", "Arn"]}])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_handler_may_list_only_the_payload_prefix_so_s3_answers_a_missing_payload_404(
+    stage: str,
+) -> None:
+    """Without s3:ListBucket S3 answers GetObject on a missing key 403 AccessDenied, not
+    404 (moto always says 404). The grant is for that answer only: the code lists
+    nothing, and the condition holds it to the prefix the payloads are written under
+    (S3 checks it with the object's key as s3:prefix)."""
+    from chalicelib.storage import payloads
+
+    listing = [g for g in granted(stage, HANDLER_ROLE, "s3") if "s3:listbucket" in g[0]]
+    (acts, res, condition), = listing
+    assert acts == {"s3:listbucket"}
+    assert res == [{"Fn::GetAtt": ["PayloadBucket", "Arn"]}]
+    assert condition == {"StringLike": {"s3:prefix": [payloads.KEY_PREFIX + "*"]}}
+    assert not {m for m in calls_in("storage/payloads.py", receiver="_s3")
+                if m.startswith("list")}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -454,7 +617,12 @@ def test_the_outputs_name_what_the_operator_and_the_admin_command_need(stage: st
             "KeysTable", "AccountsTable", "PayloadBucket", "BackingQueuePrefix",
             "DefaultKmsKey", "DeliveryFunction", "DeliveryRoleArn"} <= set(outputs)
     assert outputs["KeyServiceRoleArn"]["Value"] == {"Fn::GetAtt": [KEY_SERVICE_ROLE, "Arn"]}
-    assert outputs["EndpointURL"]["Value"]["Fn::Sub"].endswith("/api/")
+    # One EndpointURL whichever API serves: the stage URL of either.
+    url, names = outputs["EndpointURL"]["Value"]["Fn::Sub"]
+    assert url == "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/"
+    assert names == {"Api": {"Fn::If": ["IsRestApi", {"Ref": "RestAPI"}, {"Ref": "HttpAPI"}]}}
+    assert outputs["RestAPIId"]["Condition"] == "IsRestApi"
+    assert outputs["HttpAPIId"]["Condition"] == "IsHttpApi"
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -466,7 +634,8 @@ def test_alarms_watch_kms_throttling_key_service_errors_and_handler_5xx(stage: s
     kms_throttled = (json.dumps(stack_namespace), "KmsThrottled")
     lambda_errors, api_5xx = ('"AWS/Lambda"', "Errors"), ('"AWS/ApiGateway"', "5XXError")
     failed_deliveries = (json.dumps(stack_namespace), "FailedDeliveries")
-    assert set(alarms) == {kms_throttled, lambda_errors, api_5xx, failed_deliveries}
+    http_5xx = ('"AWS/ApiGateway"', "5xx")  # the HTTP API's metric, by ApiId
+    assert set(alarms) == {kms_throttled, lambda_errors, api_5xx, http_5xx, failed_deliveries}
     assert "Dimensions" not in alarms[failed_deliveries]
     # sealq's EMF lines carry no dimension on KmsThrottled; the stack's namespace is its own.
     assert "Dimensions" not in alarms[kms_throttled]
@@ -474,6 +643,12 @@ def test_alarms_watch_kms_throttling_key_service_errors_and_handler_5xx(stage: s
         {"Name": "FunctionName", "Value": {"Ref": "KeyService"}}]
     api_name = {d["Name"]: d["Value"] for d in alarms[api_5xx]["Dimensions"]}
     assert api_name == {"ApiName": {"Ref": "AWS::StackName"}, "Stage": "api"}
+    http_api = {d["Name"]: d["Value"] for d in alarms[http_5xx]["Dimensions"]}
+    assert http_api == {"ApiId": {"Ref": "HttpAPI"}, "Stage": "api"}
+    by_metric = {r["Properties"]["MetricName"]: r for r in resources(stage).values()
+                 if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert by_metric["5XXError"]["Condition"] == "IsRestApi"
+    assert by_metric["5xx"]["Condition"] == "IsHttpApi"
     assert resources(stage)["RestAPI"]["Properties"]["Name"] == {"Ref": "AWS::StackName"}
     for env in (f["Environment"]["Variables"] for f in functions(stage).values()):
         assert env["POWERTOOLS_SERVICE_NAME"] == "sealq"
@@ -495,3 +670,92 @@ def test_stages_differ_only_in_their_configuration() -> None:
         assert api["EndpointConfiguration"] == "REGIONAL"
         assert api["TracingEnabled"] is True
         assert api["StageName"] == "api"
+
+
+# -- the API type: REST (the default) or HTTP ---------------------------------------------
+
+
+def test_the_http_variant_packages_cfn_lint_clean_with_http_as_its_default() -> None:
+    # package.package raised if cfn-lint said anything about either default.
+    assert TEMPLATES["prod"]["Parameters"]["ApiType"]["Default"] == "REST"
+    assert TEMPLATES[HTTP]["Parameters"]["ApiType"]["Default"] == "HTTP"
+    assert TEMPLATES[HTTP]["Parameters"]["ApiType"]["AllowedValues"] == ["REST", "HTTP"]
+    with pytest.raises(package.PackagingError, match="unknown API type"):
+        package.set_api_type(BUILDS[HTTP] / "sam.json", "SOAP")
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids a template fragment names (Ref, GetAtt, ${...} in Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                found.add(item[0] if isinstance(item, list) else str(item).split(".")[0])
+            elif key == "Fn::Sub":
+                text = item[0] if isinstance(item, list) else item
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                if isinstance(item, list):
+                    found |= _references(item[1])
+            else:
+                found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+@pytest.mark.parametrize("stage", [*STAGES, HTTP])
+def test_each_api_and_what_depends_on_it_exist_only_for_its_api_type(stage: str) -> None:
+    """REST and HTTP never both: whatever names one API (its permission, alarm, routes,
+    stage, output) is under that API's condition, so either stack deploys whole."""
+    found = resources(stage)
+    rest = {"RestAPI"}
+    http = {name for name, r in found.items() if r["Type"].startswith("AWS::ApiGatewayV2::")}
+    assert http == {"HttpAPI", "HttpAPIIntegration", "HttpAPIRootGet", "HttpAPIRootPost",
+                    "HttpAPIQueueGet", "HttpAPIQueuePost", "HttpAPIStage"}
+    for name, resource in found.items():
+        named = _references(resource.get("Properties", {}))
+        if named & rest:
+            assert resource.get("Condition") == "IsRestApi", name
+        if named & http or name in http:
+            assert resource.get("Condition") == "IsHttpApi", name
+    assert found["RestAPI"]["Condition"] == "IsRestApi"
+    for output in TEMPLATES[stage]["Outputs"].values():
+        named = _references(output["Value"])
+        if "Fn::If" not in json.dumps(output["Value"]):
+            assert not (named & rest) or output.get("Condition") == "IsRestApi"
+            assert not (named & http) or output.get("Condition") == "IsHttpApi"
+
+
+def test_the_http_api_proxies_the_handlers_own_routes_with_payload_format_1_0() -> None:
+    import importlib
+
+    from chalicelib import timeouts
+
+    found = resources(HTTP)
+    api = found["HttpAPI"]["Properties"]
+    assert api["ProtocolType"] == "HTTP" and api["Name"] == {"Ref": "AWS::StackName"}
+    integration = found["HttpAPIIntegration"]["Properties"]
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["PayloadFormatVersion"] == "1.0"  # the REST API's event shape
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    # HTTP APIs allow up to 30 s: the handler's chain of timeouts is built for 29.
+    assert integration["TimeoutInMillis"] == timeouts.API_GATEWAY_SECONDS * 1000
+    app = importlib.import_module("app").app
+    chalice_routes = {f"{method} {path}" for path, methods in app.routes.items()
+                      for method in methods}
+    routes = {r["Properties"]["RouteKey"] for r in found.values()
+              if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert routes == chalice_routes == {"GET /", "POST /", "GET /{account}/{queue}",
+                                        "POST /{account}/{queue}"}
+    for route in (r for r in found.values() if r["Type"] == "AWS::ApiGatewayV2::Route"):
+        assert route["Properties"]["Target"] == {"Fn::Sub": "integrations/${HttpAPIIntegration}"}
+    stage = found["HttpAPIStage"]["Properties"]
+    assert (stage["StageName"], stage["AutoDeploy"]) == ("api", True)  # the REST URL's shape
+    permission = found["HttpAPIInvokePermission"]["Properties"]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["FunctionName"] == {"Ref": "APIHandler"}
+    assert permission["SourceArn"] == {"Fn::Sub": "arn:${AWS::Partition}:execute-api:"
+                                       "${AWS::Region}:${AWS::AccountId}:${HttpAPI}/*"}
