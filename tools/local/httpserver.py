@@ -18,6 +18,10 @@ request handler around it, for three reasons:
   only 4xx answers here.
 
 A refused request closes its connection: its body may be unread.
+
+The local console (:mod:`tools.local.console`), when the dev server installs one, answers
+``/console`` and below on the same port, behind its own gate; no request it claims
+reaches the app, and none it does not claim reaches it.
 """
 
 from __future__ import annotations
@@ -176,6 +180,7 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         self.matcher = server.matcher
         self.routes = server.app.routes
         self.limits = server.limits
+        self.console = server.console
         super().__init__(request, client_address, server)
 
     def setup(self) -> None:
@@ -236,6 +241,9 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
     # -- answering ------------------------------------------------------------
 
     def _handle(self) -> None:
+        if self.console is not None and self.console.claims(self.path):
+            self._serve_console()
+            return
         try:
             body = self._read_body(self._check())
         except Refused as refusal:
@@ -265,6 +273,16 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         self._write(int(response["statusCode"]), out, data)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+    def _serve_console(self) -> None:
+        """The console's answer; it reads no body, so a request with one ends its connection."""
+        unread = bool(self.headers.get("Transfer-Encoding")) or (
+            self.headers.get("Content-Length", "0").strip() not in ("", "0"))
+        status, headers, body = self.console.answer(
+            self.command, self.path, dict(self.headers.items()), self.client_address[0])
+        self._write(status, headers, body, close=unread)
+        if unread:
+            self.close_connection = True
 
     def _write(
         self,
@@ -346,6 +364,8 @@ class LocalHTTPServer(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     # Many clients connecting at once must not see dropped SYNs (the default is 5).
     request_queue_size = 128
+    # The local console (tools.local.console.Console), set by the dev server once bound.
+    console: Any = None
 
     def __init__(self, address: tuple[str, int], app: Any, config: Any, limits: Limits) -> None:
         self.app = as_local(app)
