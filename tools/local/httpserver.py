@@ -278,8 +278,12 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         """The console's answer; it reads no body, so a request with one ends its connection."""
         unread = bool(self.headers.get("Transfer-Encoding")) or (
             self.headers.get("Content-Length", "0").strip() not in ("", "0"))
-        status, headers, body = self.console.answer(
-            self.command, self.path, dict(self.headers.items()), self.client_address[0])
+        try:
+            status, headers, body = self.console.answer(
+                self.command, self.path, dict(self.headers.items()), self.client_address[0])
+        except Exception as exc:  # noqa: BLE001 - a bug here must still answer, not drop
+            log.error("console failed with %s", type(exc).__name__)
+            status, headers, body = 500, {"Content-Type": "text/plain"}, b"console failed"
         self._write(status, headers, body, close=unread)
         if unread:
             self.close_connection = True

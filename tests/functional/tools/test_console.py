@@ -9,6 +9,7 @@ import base64
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from chalicelib import settings
@@ -17,7 +18,7 @@ from chalicelib.clock import FakeClock
 from chalicelib.handler import container
 from chalicelib.observability.metrics import Recorder
 from chalicelib.storage.ports import MoveTask
-from tests.harness import REGION, SESSION, TEST_ACCOUNT, allow_kms_key
+from tests.harness import REGION, SESSION, TEST_ACCOUNT, TEST_SECRET, allow_kms_key
 from tools.admin import cli
 from tools.local.console import Console, claims
 from tools.local.console.gate import Gate
@@ -181,8 +182,6 @@ def test_the_overview_lists_each_queue_with_its_settings_counts_and_links(
 
 @pytest.fixture
 def default_key_arn(stack: None) -> str:
-    import boto3
-
     kms = boto3.client("kms", region_name=REGION)
     return str(kms.describe_key(KeyId=settings.get().default_kms_key)["KeyMetadata"]["Arn"])
 
@@ -236,8 +235,6 @@ def test_a_record_that_is_not_an_esdk_message_is_described_as_such(local: Local,
     sqs.create_queue(QueueName="orders")
     record = local.ports.queues.get(TEST_ACCOUNT, "orders")
     assert record is not None
-    import boto3
-
     backing = boto3.client("sqs", region_name=REGION)
     backing.send_message(QueueUrl=record.backing_url,
                          MessageBody=base64.b64encode(b"\x02\x04\x78 not really").decode())
@@ -259,8 +256,6 @@ def test_no_console_answer_holds_a_body_an_attribute_value_or_a_secret(
     for path in ("/console/", "/console/api/queues", "/console/api/live",
                  f"/console/api/stored/{TEST_ACCOUNT}/orders"):
         local.ok(path)
-    from tests.harness import TEST_SECRET
-
     everything = b"\n".join(local.answered)
     for secret in [*secrets, TEST_SECRET]:
         assert secret.encode() not in everything

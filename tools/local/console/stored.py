@@ -62,9 +62,13 @@ class MotoStore:
 
     def records(self, backing_url: str) -> tuple[list[AtRest], str]:
         from moto.backends import get_backend
+        from moto.sqs.exceptions import QueueDoesNotExist
 
         account, name = urlsplit(backing_url).path.strip("/").split("/")[-2:]
-        queue = get_backend("sqs")[account][self._region].get_queue(name)
+        try:
+            queue = get_backend("sqs")[account][self._region].get_queue(name)
+        except QueueDoesNotExist:
+            return [], "The backing queue is gone (the queue is being deleted)."
         seen: dict[str, AtRest] = {}
         for message in [*queue.messages, *queue.pending_messages]:
             if message.id in seen or message.delayed:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.clock import SYSTEM_CLOCK
 from chalicelib.domain.queues.attributes import parse_arn
 from chalicelib.domain.queues.records import Queue, QueueRecords
 from chalicelib.domain.triggers.model import Trigger
@@ -24,7 +25,6 @@ from chalicelib.storage.errors import StorageError
 from chalicelib.storage.ports import COUNT_ATTRIBUTES, RUNNING, QueueRecord
 
 REUSE_PERIOD = "KmsDataKeyReusePeriodSeconds"
-DEFAULT_REUSE_PERIOD = 300
 # Queues listed per account (the page is for a local stack, not a fleet).
 MAX_QUEUES = 1000
 
@@ -40,7 +40,7 @@ class Stores:
     @classmethod
     def of(cls, conf: Settings, ports: Ports) -> Stores:
         records = QueueRecords(ports.queues, region=conf.region, default_cmk=conf.default_kms_key,
-                               clock=_NoClock(), cache_ttl=0)
+                               clock=SYSTEM_CLOCK, cache_ttl=0)
         return cls(ports, records, conf)
 
     def queues(self, account: str) -> Iterator[Queue]:
@@ -58,13 +58,6 @@ class Stores:
     def queue(self, account: str, name: str) -> Queue | None:
         record = self.ports.queues.get(account, name)
         return self.records.wrap(record) if record is not None else None
-
-
-class _NoClock:
-    """Records are read, never changed, here: no timestamps are written."""
-
-    def now(self) -> float:
-        return 0.0
 
 
 def _dead_letter_target(queue: Queue) -> tuple[str, int | None] | None:
@@ -138,7 +131,7 @@ def queue_view(stores: Stores, queue: Queue, sources: list[Queue]) -> dict[str, 
         "type": "FIFO" if queue.fifo else "standard",
         "cmk": queue.cmk,
         "cmkIsDefault": not own_cmk,
-        "reusePeriod": int(queue.attributes.get(REUSE_PERIOD, DEFAULT_REUSE_PERIOD)),
+        "reusePeriod": queue.int_attribute(REUSE_PERIOD),
         **_counts(stores, queue),
         "deadLetterQueue": ({**_named(target[0]), "maxReceiveCount": target[1]}
                             if target else None),
