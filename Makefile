@@ -29,6 +29,11 @@ STAGE ?= dev
 API_TYPE ?= REST
 # pytest-xdist workers (a file's tests stay on one worker, its fixtures with them).
 TEST_WORKERS ?= 2
+# The console's browser test (tests/e2e/test_console.py) drives Debian's Chromium through
+# Playwright (requirements-dev.txt); installed here when missing (as root, else with sudo).
+# Elsewhere: `make test CHROMIUM=/path/to/chromium`.
+CHROMIUM ?= /usr/bin/chromium
+AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 .PHONY: venv run test bench soak admin package stats
 
@@ -46,10 +51,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: venv
 	$(PYTHON) -m tools.local.devserver
 
-test: venv
+test: venv $(CHROMIUM)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/mypy $(TYPE_PATHS)
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	SEALQ_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "the browser test needs Chromium at $(CHROMIUM):" \
+	  "install it, or pass CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	$(AS_ROOT) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(AS_ROOT) apt-get install -y -qq chromium
 
 bench: venv
 	$(PYTHON) -m bench

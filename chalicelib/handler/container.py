@@ -158,7 +158,7 @@ def build_frontend(
     quarantine = Quarantine(ports.messages, ports.quarantine, clock=clock, metrics=metrics)
     sender = Sender(sealer, stored, opener, secret)
     moves = MoveTasks(registry, sender, stored, quarantine, ports.tasks, clock=clock,
-                      sleep=sleep, dispatch=dispatch)
+                      sleep=sleep, dispatch=dispatch, metrics=metrics)
     if dispatch is None:
         moves.dispatch = thread_dispatch(moves)
     services = Services(registry, sender, Receiver(opener, stored, quarantine, secret),

@@ -22,7 +22,13 @@ from chalicelib.domain.context import Caller
 from chalicelib.domain.failures import access_key_error, key_service_error, storage_error
 from chalicelib.keyservice.api import KeyServiceError
 from chalicelib.observability.logs import log_context
-from chalicelib.observability.metrics import ERRORS, NO_METRICS, REQUESTS, Metrics
+from chalicelib.observability.metrics import (
+    ERRORS,
+    NO_METRICS,
+    REQUEST_LATENCY,
+    REQUESTS,
+    Metrics,
+)
 from chalicelib.protocol import json10
 from chalicelib.protocol.wire import wire_for
 from chalicelib.storage.errors import StorageError
@@ -75,7 +81,8 @@ class Frontend:
         Every log line of the request carries its ``request_id`` (the response's
         ``x-amzn-RequestId``; made here unless given), and one INFO line at the end
         says what was asked and how it went: action, status, error code, latency;
-        never a parameter. ``Requests`` and ``Errors`` are counted by action (and code).
+        never a parameter. ``Requests`` and ``Errors`` are counted by action (and code),
+        and ``RequestLatency`` is that latency, by action.
         """
         request_id = request_id or json10.new_request_id()
         started = time.perf_counter()
@@ -89,6 +96,7 @@ class Frontend:
             if code is not None:
                 self._metrics.add(ERRORS, Action=action, Code=code)
             latency = (time.perf_counter() - started) * 1000.0
+            self._metrics.add(REQUEST_LATENCY, latency, Action=action)
             log.info("%s %d %s %.1f ms", action, response.status, code or "-", latency,
                      extra={"action": action, "status": response.status, "code": code,
                             "latency_ms": round(latency, 1)})

@@ -21,6 +21,8 @@ NAMESPACE = "sealq"
 # Metric names, each with its one unit and the dimensions it is recorded with.
 REQUESTS = "Requests"  # Action
 ERRORS = "Errors"  # Action, Code
+# A request's time in the handler, from its arrival to its answer (p50/p99 per action).
+REQUEST_LATENCY = "RequestLatency"  # Action
 KEY_CACHE_HITS = "KeyCacheHits"  # Tier: "1" the handler's cache, "2" the key service's
 KEY_CACHE_MISSES = "KeyCacheMisses"  # Tier
 KEY_SERVICE_CALLS = "KeyServiceCalls"
@@ -37,10 +39,14 @@ FAILED_DELIVERIES = "FailedDeliveries"
 FILTERED_MESSAGES = "FilteredMessages"
 REDRIVEN_MESSAGES = "RedrivenMessages"
 FUNCTION_DURATION = "FunctionDuration"
+# Message move tasks: messages a task's worker moved, and tasks that ended (by status).
+MOVED_MESSAGES = "MovedMessages"
+MOVE_TASKS_ENDED = "MoveTasksEnded"  # Status: COMPLETED, CANCELLED, FAILED
 
 UNITS: Mapping[str, str] = {
     REQUESTS: "Count",
     ERRORS: "Count",
+    REQUEST_LATENCY: "Milliseconds",
     KEY_CACHE_HITS: "Count",
     KEY_CACHE_MISSES: "Count",
     KEY_SERVICE_CALLS: "Count",
@@ -54,6 +60,19 @@ UNITS: Mapping[str, str] = {
     FILTERED_MESSAGES: "Count",
     REDRIVEN_MESSAGES: "Count",
     FUNCTION_DURATION: "Milliseconds",
+    MOVED_MESSAGES: "Count",
+    MOVE_TASKS_ENDED: "Count",
+}
+# The dimension names each metric is recorded with, sorted; exactly these (CloudWatch
+# finds a metric only under its full dimension set, so dashboards and alarms rely on it).
+DIMENSIONS: Mapping[str, tuple[str, ...]] = {
+    REQUESTS: ("Action",),
+    ERRORS: ("Action", "Code"),
+    REQUEST_LATENCY: ("Action",),
+    KEY_CACHE_HITS: ("Tier",),
+    KEY_CACHE_MISSES: ("Tier",),
+    KMS_CALLS: ("Operation", "Purpose"),
+    MOVE_TASKS_ENDED: ("Status",),
 }
 HANDLER_TIER = "1"
 KEY_SERVICE_TIER = "2"
@@ -105,6 +124,8 @@ class Recorder:
     def add(self, name: str, value: float = 1, **dimensions: str) -> None:
         if name not in UNITS:
             raise ValueError(f"unknown metric {name!r}")
+        if tuple(sorted(dimensions)) != DIMENSIONS.get(name, ()):
+            raise ValueError(f"metric {name!r} is recorded with {DIMENSIONS.get(name, ())}")
         key = (name, tuple(sorted(dimensions.items())))
         with self._lock:
             total, samples = self._totals.get(key, (0.0, 0))

@@ -49,6 +49,7 @@ from tools.admin import cli as admin
 from tools.local import credentials as localcreds
 from tools.local import endpoint as local_endpoint
 from tools.local import provision, stats, triggers
+from tools.local.console import Console, build_console
 from tools.local.httpserver import Limits, LocalHTTPServer
 
 log = logging.getLogger("sealq.devserver")
@@ -209,6 +210,8 @@ class LocalStack:
     _stopped: bool = field(repr=False, default=False)
     # The local event source mappings: the triggers' workers.
     _triggers: Any = field(repr=False, default=None)
+    # The console at /console/ (tools.local.console), when the server listens on loopback.
+    console: Console | None = field(repr=False, default=None)
 
     def stop(self) -> None:
         """Stop serving, close the socket, stop moto, restore the environment (idempotent)."""
@@ -217,6 +220,8 @@ class LocalStack:
         self._stopped = True
         if self._triggers is not None:
             self._triggers.stop()
+        if self.console is not None:
+            self.console.stop()
         self._http.shutdown()
         self._http.server_close()
         self._thread.join(timeout=10)
@@ -233,6 +238,20 @@ def _state_dir() -> Path:
     """Where the local stack keeps its state (``.sealq/`` under the project, git-ignored);
     ``SEALQ_LOCAL_DIR`` moves it (tests)."""
     return Path(os.environ.get("SEALQ_LOCAL_DIR") or PROJECT_DIR / ".sealq")
+
+
+def _console(conf: settings.Settings, port: int, host: str, backend: Backend, url: str
+             ) -> Console | None:
+    """The console for a server bound to ``host``: only where a loopback address reaches
+    it (it answers loopback peers only)."""
+    loopback = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "[::1]",
+                "0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "": "127.0.0.1"}
+    if host not in loopback and not host.startswith("127."):
+        log.info("no console: %s is not a loopback address", host)
+        return None
+    stack = {"url": url, "aws": conf.aws_endpoint or "real AWS", "backend": backend.value}
+    return build_console(conf, port, embedded=backend is Backend.EMBEDDED, stack=stack,
+                               host=loopback.get(host, host))
 
 
 def _teardown(moto: Any, restore_env: Mapping[str, str | None]) -> None:
@@ -258,6 +277,7 @@ def start(
     """
     moto = None
     restore: dict[str, str | None] = {}
+    console: Console | None = None
     try:
         backend = backend_of(os.environ)
         moto_url = None
@@ -300,11 +320,15 @@ def start(
         except OSError as err:
             raise DevServerError(f"cannot listen on {host}:{port}: {err.strerror}") from None
         bound_host, bound_port = http.socket.getsockname()[:2]
+        console = _console(conf, bound_port, host, backend, f"http://{bound_host}:{bound_port}")
+        http.console = console
         thread = threading.Thread(target=http.serve_forever, name="sealq-http", daemon=True)
         thread.start()
         runner = triggers.runner(conf)
         runner.start()
     except BaseException:
+        if console is not None:
+            console.stop()
         _teardown(moto, restore)
         raise
     return LocalStack(
@@ -318,6 +342,7 @@ def start(
         _restore_env=restore,
         local_key=local_key,
         _triggers=runner,
+        console=console,
     )
 
 
@@ -391,6 +416,8 @@ def _announce(stack: LocalStack) -> None:
         print("sealq: tables, bucket and default key already present")
     where = stack.aws_endpoint or "real AWS"
     print(f"sealq listening on {stack.url} (AWS: {where}; Ctrl-C to stop)")
+    if stack.console is not None:
+        print(f"sealq console: {stack.console.url} (this machine only; the token is this run's)")
     key = stack.local_key
     if key is not None:
         print(f"sealq: account {key.account}, access key {key.access_key_id}: "

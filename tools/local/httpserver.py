@@ -18,6 +18,10 @@ request handler around it, for three reasons:
   cause only 4xx answers here.
 
 A refused request closes its connection: its body may be unread.
+
+The local console (:mod:`tools.local.console`), when the dev server installs one, answers
+``/console`` and below on the same port, behind its own gate; no request it claims
+reaches the app, and none it does not claim reaches it.
 """
 
 from __future__ import annotations
@@ -151,6 +155,7 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         self.matcher = server.matcher
         self.routes = server.app.routes
         self.limits = server.limits
+        self.console = server.console
         super().__init__(request, client_address, server)
 
     def setup(self) -> None:
@@ -211,6 +216,9 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
     # -- answering ------------------------------------------------------------
 
     def _handle(self) -> None:
+        if self.console is not None and self.console.claims(self.path):
+            self._serve_console()
+            return
         try:
             body = self._read_body(self._check())
         except Refused as refusal:
@@ -240,6 +248,20 @@ class SqsRequestHandler(BaseHTTPRequestHandler):
         self._write(int(response["statusCode"]), out, data)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+    def _serve_console(self) -> None:
+        """The console's answer; it reads no body, so a request with one ends its connection."""
+        unread = bool(self.headers.get("Transfer-Encoding")) or (
+            self.headers.get("Content-Length", "0").strip() not in ("", "0"))
+        try:
+            status, headers, body = self.console.answer(
+                self.command, self.path, dict(self.headers.items()), self.client_address[0])
+        except Exception as exc:  # noqa: BLE001 - a bug here must still answer, not drop
+            log.error("console failed with %s", type(exc).__name__)
+            status, headers, body = 500, {"Content-Type": "text/plain"}, b"console failed"
+        self._write(status, headers, body, close=unread)
+        if unread:
+            self.close_connection = True
 
     def _write(
         self,
@@ -321,6 +343,8 @@ class LocalHTTPServer(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     # Many clients connecting at once must not see dropped SYNs (the default is 5).
     request_queue_size = 128
+    # The local console (tools.local.console.Console), set by the dev server once bound.
+    console: Any = None
 
     def __init__(self, address: tuple[str, int], app: Any, config: Any, limits: Limits) -> None:
         self.app = as_local(app)

@@ -51,6 +51,20 @@ def _sum(metrics: Sequence[Mapping[str, Any]], name: str, **dimensions: str) -> 
                and all(m["dimensions"].get(k) == v for k, v in dimensions.items()))
 
 
+def total(metrics: Sequence[Mapping[str, Any]], name: str, **dimensions: str) -> float:
+    """A metric's total over every dimension set that includes ``dimensions``."""
+    return _sum(metrics, name, **dimensions)
+
+
+def data_key_requests(metrics: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
+    """(KMS requests made for data keys, KMS requests a per-message scheme would have
+    made): without the caches every seal and every open would call KMS once; the calls
+    made for the deployment's secrets (Purpose=Secret) are not the caches' to save."""
+    needed = (_sum(metrics, obs.KEY_CACHE_HITS, Tier=obs.HANDLER_TIER)
+              + _sum(metrics, obs.KEY_CACHE_MISSES, Tier=obs.HANDLER_TIER))
+    return _sum(metrics, obs.KMS_CALLS, Purpose=obs.FOR_DATA_KEYS), needed
+
+
 def _ratio(hits: float, misses: float) -> str:
     lookups = hits + misses
     return f"{100.0 * hits / lookups:.1f}%" if lookups else "n/a"
@@ -77,11 +91,8 @@ def summary(data: Mapping[str, Any], now: float) -> list[str]:
     decrypt = _sum(metrics, obs.KMS_CALLS, Operation="Decrypt")
     lines.append(f"KMS calls: {generate + decrypt:.0f} (GenerateDataKey {generate:.0f}, "
                  f"Decrypt {decrypt:.0f}), throttled {_sum(metrics, obs.KMS_THROTTLED):.0f}")
-    # Without the caches every seal and every open would call KMS once; the calls made
-    # for the deployment's secrets (Purpose=Secret) are not the caches' to save.
-    needed = (_sum(metrics, obs.KEY_CACHE_HITS, Tier=obs.HANDLER_TIER)
-              + _sum(metrics, obs.KEY_CACHE_MISSES, Tier=obs.HANDLER_TIER))
-    saved = max(0.0, needed - _sum(metrics, obs.KMS_CALLS, Purpose=obs.FOR_DATA_KEYS))
+    made, needed = data_key_requests(metrics)
+    saved = max(0.0, needed - made)
     lines.append(f"KMS calls saved by the caches: {saved:.0f} "
                  f"(messages sealed or opened: {needed:.0f})")
     calls = _sum(metrics, obs.KEY_SERVICE_CALLS)

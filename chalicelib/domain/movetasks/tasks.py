@@ -31,6 +31,7 @@ from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT, Worker, move_eve
 from chalicelib.domain.queues.attributes import parse_arn
 from chalicelib.domain.queues.records import Queue
 from chalicelib.domain.queues.registry import Registry
+from chalicelib.observability.metrics import NO_METRICS, Metrics
 from chalicelib.storage.ports import RUNNING, MoveTask, MoveTaskStore
 
 log = logging.getLogger("sealq.movetasks")
@@ -85,6 +86,7 @@ class MoveTasks:
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
         dispatch: Dispatch | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.registry = registry
         self.sender = sender
@@ -94,6 +96,7 @@ class MoveTasks:
         self.clock = clock  # wall clock: StartedTimestamp, and the rate's pacing
         self.sleep = sleep
         self.dispatch: Dispatch = dispatch or (lambda event: None)
+        self.metrics = metrics  # MovedMessages, MoveTasksEnded (the worker's)
 
     # -- the actions ----------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from chalicelib.domain.queues.attributes import parse_arn
 from chalicelib.domain.queues.records import Queue
 from chalicelib.domain.queues.registry import Registry
 from chalicelib.keyservice.api import KeyServiceError
+from chalicelib.observability.metrics import MOVE_TASKS_ENDED, MOVED_MESSAGES, Metrics
 from chalicelib.storage import payloads
 from chalicelib.storage.errors import StorageError, Transient
 from chalicelib.storage.ports import (
@@ -98,6 +99,7 @@ class Crew(Protocol):
     clock: Clock
     sleep: Callable[[float], None]
     dispatch: Callable[[dict[str, Any]], None]
+    metrics: Metrics
 
 
 class Worker:
@@ -316,6 +318,7 @@ class Worker:
             # unrecorded and their originals stay in the source (never lost, but then
             # in both queues).
             raise _Stopped()
+        self.o.metrics.add(MOVED_MESSAGES, len(ids))
 
     def _save(self, change: Callable[[MoveTask], MoveTask]) -> bool:
         current = self.task
@@ -334,6 +337,8 @@ class Worker:
     def _finish(self, status: str, reason: str | None = None) -> None:
         if not self._save(lambda current: replace(current, status=status, failure=reason)):
             log.warning("move task %s ended elsewhere", self.task.task_id)
+            return
+        self.o.metrics.add(MOVE_TASKS_ENDED, Status=status)
 
     def _delete(self, source: Queue, destination: Queue | None,
                 items: list[BackingMessage]) -> bool:

@@ -104,12 +104,30 @@ def test_locally_the_recorder_keeps_totals_and_prints_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     recorder = Recorder()
-    recorder.add("KmsCalls", Operation="Decrypt")
+    recorder.add("KmsCalls", Operation="Decrypt", Purpose="DataKey")
     recorder.flush()
     assert capsys.readouterr().out == ""
     (total,) = recorder.totals()
     assert (total.name, dict(total.dimensions), total.value) == (
-        "KmsCalls", {"Operation": "Decrypt"}, 1)
+        "KmsCalls", {"Operation": "Decrypt", "Purpose": "DataKey"}, 1)
+
+
+def test_a_metric_is_recorded_with_exactly_its_own_dimensions() -> None:
+    """CloudWatch finds a metric only under its full dimension set: the dashboard and the
+    alarms name those sets, so a sample with fewer, more or other dimensions is refused."""
+    recorder = Recorder()
+    for name, dimensions in [("Requests", {}), ("Requests", {"Action": "A", "Code": "B"}),
+                             ("KmsCalls", {"Operation": "Decrypt"}),
+                             ("KmsThrottled", {"Operation": "Decrypt"}),
+                             ("RequestLatency", {"Code": "X"})]:
+        with pytest.raises(ValueError):
+            recorder.add(name, 1, **dimensions)
+    assert recorder.totals() == []
+    recorder.add("MoveTasksEnded", Status="COMPLETED")
+    recorder.add("RequestLatency", 3.0, Action="SendMessage")
+    assert [(t.name, dict(t.dimensions)) for t in recorder.totals()] == [
+        ("MoveTasksEnded", {"Status": "COMPLETED"}),
+        ("RequestLatency", {"Action": "SendMessage"})]
 
 
 def test_emf_counters_show_cache_hits_growing_while_kms_calls_stay_at_the_bound(
@@ -158,6 +176,11 @@ def test_emf_counters_show_cache_hits_growing_while_kms_calls_stay_at_the_bound(
     assert drain(url) == 20
     warm = emf_blobs(capsys.readouterr().out)
     assert metric(warm, "Requests", Action="SendMessage") == 20
+    # One latency sample per request, sent as values (CloudWatch's percentiles need them).
+    latencies = [value for b in warm if "RequestLatency" in b and b.get("Action") == "SendMessage"
+                 for value in (b["RequestLatency"] if isinstance(b["RequestLatency"], list)
+                               else [b["RequestLatency"]])]
+    assert len(latencies) == 20 and all(value > 0 for value in latencies)
     assert metric(warm, "KeyCacheHits", Tier="1") == 40  # 20 seals, 20 opens
     assert metric(warm, "KeyCacheMisses", Tier="1") == 0
     assert metric(warm, "KeyServiceCalls") == 0

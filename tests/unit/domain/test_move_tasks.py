@@ -20,6 +20,7 @@ from chalicelib.crypto.sealing import Binding, bound_to
 from chalicelib.domain.movetasks.tasks import STALE_AFTER
 from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT, VISIBILITY
 from chalicelib.handler import container
+from chalicelib.observability.metrics import Recorder
 from tests.harness import install_test_key, sqs_client
 from tests.memory import MemoryKeyService, memory_ports
 
@@ -42,9 +43,11 @@ class Moves:
         self.events: list[dict[str, Any]] = []
         self.naps: list[float] = []
         self.on_nap: Any = None
+        self.metrics = Recorder()
         self.handler = container.build_frontend(
             settings.get(), ports=self.ports, key_service=self.keys, clock=clock,
             local_clock=clock, sleep=self.nap, dispatch=self.events.append,
+            metrics=self.metrics,
         )
         install_test_key(self.ports.accounts, self.keys, clock)
         self.sqs = sqs_client(self.handler)
@@ -80,6 +83,11 @@ class Moves:
             pass  # receive past maxReceiveCount: the store moves them to the DLQ
         assert self.count(dlq_url) == len(bodies)
         return src, dlq_url
+
+    def counted(self, name: str, **dimensions: str) -> float:
+        """A metric's total since the start (what CloudWatch would sum)."""
+        return sum(t.value for t in self.metrics.totals()
+                   if t.name == name and dict(t.dimensions) == dimensions)
 
     def count(self, url: str) -> int:
         attrs = self.sqs.get_queue_attributes(QueueUrl=url,
@@ -257,6 +265,26 @@ def test_cancel_stops_a_task_mid_way_and_keeps_what_was_moved(moves: Moves) -> N
         moves.sqs.cancel_message_move_task(TaskHandle=handle)
     assert _error(err)[0] == "InvalidParameterValue"
     moves.sqs.start_message_move_task(SourceArn=arn("dead"))  # the source is free again
+    assert moves.counted("MovedMessages") == 2
+    assert moves.counted("MoveTasksEnded", Status="CANCELLED") == 1
+    assert moves.counted("MoveTasksEnded", Status="COMPLETED") == 0
+
+
+def test_the_worker_counts_the_messages_it_moved_and_each_task_that_ended(
+        moves: Moves) -> None:
+    """MovedMessages and MoveTasksEnded (by status) feed the stack's dashboard."""
+    moves.dead_letters([f"m{n}" for n in range(13)])
+    moves.sqs.start_message_move_task(SourceArn=arn("dead"))
+    moves.work()
+    assert moves.counted("MovedMessages") == 13
+    assert moves.counted("MoveTasksEnded", Status="COMPLETED") == 1
+    moves.sqs.delete_queue(QueueUrl=moves.sqs.get_queue_url(QueueName="work")["QueueUrl"])
+    moves.dead_letters(["again"], source="other")
+    moves.sqs.start_message_move_task(SourceArn=arn("dead"), DestinationArn=arn("other"))
+    moves.sqs.delete_queue(QueueUrl=moves.sqs.get_queue_url(QueueName="other")["QueueUrl"])
+    moves.work()
+    assert moves.counted("MoveTasksEnded", Status="FAILED") == 1
+    assert moves.counted("MovedMessages") == 13
 
 
 # -- crashes: nothing lost, nothing doubled ------------------------------------------------
