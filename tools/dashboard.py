@@ -26,12 +26,25 @@ TEMPLATE = ROOT / "infra" / "merge-template.json"
 RESOURCE = "Dashboard"
 OUTPUT = "DashboardUrl"
 NAMESPACE = "sealq/${AWS::StackName}"
-# The REST API is named after the stack; Chalice's stage is "api" (the 5xx alarm's too).
-API_DIMENSIONS = ["ApiName", "${AWS::StackName}", "Stage", "api"]
+# API Gateway's own metrics differ by the stack's ApiType: a REST API's are 4XXError
+# and 5XXError by ApiName (the stack's name), an HTTP API's 4xx and 5xx by ApiId. The
+# body names them through Fn::Sub variables chosen by the template's IsRestApi
+# condition, as is the ARN of the 5xx alarm that exists for that type (the other one
+# is not created, and a plain ${Handler5xxAlarm.Arn} would fail an HTTP stack).
+# Chalice's stage is "api" for both.
+API_VARIABLES: dict[str, tuple[Any, Any]] = {
+    "Api4xx": ("4XXError", "4xx"),
+    "Api5xx": ("5XXError", "5xx"),
+    "ApiDimension": ("ApiName", "ApiId"),
+    "ApiDimensionValue": ({"Ref": "AWS::StackName"}, {"Ref": "HttpAPI"}),
+    "ApiAlarmArn": ({"Fn::GetAtt": ["Handler5xxAlarm", "Arn"]},
+                    {"Fn::GetAtt": ["HttpHandler5xxAlarm", "Arn"]}),
+}
+API_DIMENSIONS = ["${ApiDimension}", "${ApiDimensionValue}", "Stage", "api"]
 PERIOD = 60
 WIDTH = 24  # the dashboard grid's columns
-ALARMS = ("KmsThrottledAlarm", "KeyServiceErrorsAlarm", "Handler5xxAlarm",
-          "FailedDeliveriesAlarm")
+ALARMS = ("${KmsThrottledAlarm.Arn}", "${KeyServiceErrorsAlarm.Arn}", "${ApiAlarmArn}",
+          "${FailedDeliveriesAlarm.Arn}")
 
 type Metric = list[Any]
 
@@ -82,8 +95,8 @@ def widgets() -> list[dict[str, Any]]:
             "requests is the gap between *per message* and *made*.")}})],
         [(8, graph("Requests by action", [search(m.REQUESTS, "Sum")])),
          (8, graph("4xx and 5xx answers (API Gateway)", [
-             ["AWS/ApiGateway", "4XXError", *API_DIMENSIONS, {"label": "4xx"}],
-             ["AWS/ApiGateway", "5XXError", *API_DIMENSIONS, {"label": "5xx"}]])),
+             ["AWS/ApiGateway", "${Api4xx}", *API_DIMENSIONS, {"label": "4xx"}],
+             ["AWS/ApiGateway", "${Api5xx}", *API_DIMENSIONS, {"label": "5xx"}]])),
          (8, graph("Errors by action and code", [search(m.ERRORS, "Sum")]))],
         [(12, graph("Latency p50 by action", [search(m.REQUEST_LATENCY, "p50")], unit="ms")),
          (12, graph("Latency p99 by action", [search(m.REQUEST_LATENCY, "p99")], unit="ms"))],
@@ -115,7 +128,7 @@ def widgets() -> list[dict[str, Any]]:
              metric(m.FUNCTION_DURATION, label="p50", stat="p50"),
              metric(m.FUNCTION_DURATION, label="p99", stat="p99")], unit="ms")),
          (6, {"type": "alarm", "properties": {
-             "title": "Alarms", "alarms": [f"${{{alarm}.Arn}}" for alarm in ALARMS]}})],
+             "title": "Alarms", "alarms": list(ALARMS)}})],
     ]
     placed: list[dict[str, Any]] = []
     y = 0
@@ -141,8 +154,10 @@ def resource() -> dict[str, Any]:
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {
             "DashboardName": {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"},
-            "DashboardBody": {"Fn::Sub": json.dumps(body(), separators=(",", ":"),
-                                                    ensure_ascii=False)},
+            "DashboardBody": {"Fn::Sub": [
+                json.dumps(body(), separators=(",", ":"), ensure_ascii=False),
+                {name: {"Fn::If": ["IsRestApi", rest, http]}
+                 for name, (rest, http) in API_VARIABLES.items()}]},
         },
     }
 

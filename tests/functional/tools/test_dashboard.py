@@ -42,35 +42,67 @@ DIMENSION_VALUES: dict[str, set[str]] = {
 }
 
 
-def substituted(text: str) -> str:
-    """``Fn::Sub`` of the body as CloudFormation fills it in for stack orders-prod."""
+API_TYPES = ("REST", "HTTP")
+HTTP_API_ID = "a1b2c3d4e5"
+
+
+def _resolved(value: Any, api_type: str) -> str:
+    """One ``Fn::Sub`` variable as CloudFormation resolves it for ``api_type``."""
+    if "Fn::If" in value:
+        condition, rest, http = value["Fn::If"]
+        assert condition == "IsRestApi"
+        assert TEMPLATE["Conditions"][condition] == {"Fn::Equals": [{"Ref": "ApiType"}, "REST"]}
+        return _resolved(rest if api_type == "REST" else http, api_type)
+    if "Ref" in value:
+        return {"AWS::StackName": STACK, "HttpAPI": HTTP_API_ID}[value["Ref"]]
+    if "Fn::GetAtt" in value:
+        resource, attribute = value["Fn::GetAtt"]
+        # The alarm named must be one the stack creates for this ApiType.
+        condition = TEMPLATE["Resources"][resource].get("Condition")
+        assert condition in (None, "IsRestApi" if api_type == "REST" else "IsHttpApi"), resource
+        return _alarm_arn(resource)
+    assert isinstance(value, str), value
+    return value
+
+
+def _alarm_arn(resource: str) -> str:
+    assert TEMPLATE["Resources"][resource]["Type"] == "AWS::CloudWatch::Alarm", resource
+    return f"arn:aws:cloudwatch:{REGION}:111122223333:alarm:{STACK}-{resource}"
+
+
+def substituted(sub: str | list[Any], api_type: str = "REST") -> str:
+    """``Fn::Sub`` as CloudFormation fills it in for stack orders-prod of ``api_type``."""
+    text, variables = (sub, {}) if isinstance(sub, str) else sub
     values = {"AWS::StackName": STACK, "AWS::Region": REGION}
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name in variables:
+            return _resolved(variables[name], api_type)
         if name.endswith(".Arn"):
             resource = name.removesuffix(".Arn")
-            assert TEMPLATE["Resources"][resource]["Type"] == "AWS::CloudWatch::Alarm", name
-            return f"arn:aws:cloudwatch:{REGION}:111122223333:alarm:{STACK}-{resource}"
+            assert "Condition" not in TEMPLATE["Resources"][resource], resource
+            return _alarm_arn(resource)
         return values[name]
 
     return re.sub(r"\$\{([^}!]+)\}", value, text)
 
 
-def body() -> dict[str, Any]:
+def body(api_type: str = "REST") -> dict[str, Any]:
     properties = TEMPLATE["Resources"]["Dashboard"]["Properties"]
-    parsed: dict[str, Any] = json.loads(substituted(properties["DashboardBody"]["Fn::Sub"]))
+    parsed: dict[str, Any] = json.loads(
+        substituted(properties["DashboardBody"]["Fn::Sub"], api_type))
     return parsed
 
 
-def metric_widgets() -> list[dict[str, Any]]:
-    return [w["properties"] for w in body()["widgets"] if w["type"] == "metric"]
+def metric_widgets(api_type: str = "REST") -> list[dict[str, Any]]:
+    return [w["properties"] for w in body(api_type)["widgets"] if w["type"] == "metric"]
 
 
-def series() -> Iterator[tuple[str, str, str, dict[str, str], str]]:
+def series(api_type: str = "REST") -> Iterator[tuple[str, str, str, dict[str, str], str]]:
     """(widget title, namespace, metric name, dimensions, statistic) of every series a
     metric widget charts, from plain metric entries and from SEARCH expressions."""
-    for widget in metric_widgets():
+    for widget in metric_widgets(api_type):
         for entry in widget["metrics"]:
             if isinstance(entry[0], dict):
                 for found in SEARCH.finditer(entry[0]["expression"]):
@@ -115,16 +147,30 @@ def test_every_metric_the_dashboard_charts_is_one_the_code_emits_with_its_dimens
     assert charted > 20
 
 
-def test_api_gateway_metrics_name_the_stacks_own_api_and_stage() -> None:
+@pytest.mark.parametrize("api_type", API_TYPES)
+def test_api_gateway_metrics_name_the_stacks_own_api_and_stage(api_type: str) -> None:
     """4xx and 5xx come from API Gateway: it also counts what never reaches the handler
-    (a payload over its limit, a proxy answer Lambda refused)."""
-    api = TEMPLATE["Resources"]["RestAPI"]["Properties"]
-    assert api["Name"] == {"Ref": "AWS::StackName"}
+    (a payload over its limit, a proxy answer Lambda refused). A REST API files them as
+    4XXError and 5XXError by ApiName, an HTTP API as 4xx and 5xx by ApiId."""
+    assert TEMPLATE["Resources"]["RestAPI"]["Properties"]["Name"] == {"Ref": "AWS::StackName"}
     stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["api_gateway_stage"]
+    assert TEMPLATE["Resources"]["HttpAPIStage"]["Properties"]["StageName"] == stage
     found = {(name, tuple(sorted(dims.items())))
-             for _, namespace, name, dims, _ in series() if namespace.startswith("AWS/")}
-    assert found == {(code, (("ApiName", STACK), ("Stage", stage)))
-                     for code in ("4XXError", "5XXError")}
+             for _, namespace, name, dims, _ in series(api_type) if namespace.startswith("AWS/")}
+    if api_type == "REST":
+        expected = {(code, (("ApiName", STACK), ("Stage", stage)))
+                    for code in ("4XXError", "5XXError")}
+    else:
+        expected = {(code, (("ApiId", HTTP_API_ID), ("Stage", stage))) for code in ("4xx", "5xx")}
+    assert found == expected
+    # The alarm shown is the one that exists for this ApiType, on the same metric.
+    (alarms,) = [w["properties"]["alarms"] for w in body(api_type)["widgets"]
+                 if w["type"] == "alarm"]
+    alarm = "Handler5xxAlarm" if api_type == "REST" else "HttpHandler5xxAlarm"
+    assert _alarm_arn(alarm) in alarms
+    properties = TEMPLATE["Resources"][alarm]["Properties"]
+    assert (properties["MetricName"], properties["Dimensions"][0]["Name"]) in {
+        (name, dims[0][0]) for name, dims in found}
 
 
 def test_the_dashboard_reads_the_namespace_the_template_gives_every_function() -> None:
@@ -187,9 +233,13 @@ def test_every_widget_fits_the_grid_and_expressions_name_only_series_of_their_wi
             if isinstance(entry[0], dict) and not entry[0]["expression"].startswith("SEARCH"):
                 named = set(re.findall(r"[a-z]\w*", entry[0]["expression"]))
                 assert named <= set(ids), widget["title"]
-    (alarms,) = [w["properties"]["alarms"] for w in body()["widgets"] if w["type"] == "alarm"]
-    assert len(alarms) == len({r for r, v in TEMPLATE["Resources"].items()
-                               if v.get("Type") == "AWS::CloudWatch::Alarm"})
+    for api_type, other in (("REST", "IsHttpApi"), ("HTTP", "IsRestApi")):
+        (alarms,) = [w["properties"]["alarms"] for w in body(api_type)["widgets"]
+                     if w["type"] == "alarm"]
+        # Every alarm the stack creates for this ApiType, and no other.
+        assert sorted(alarms) == sorted(
+            _alarm_arn(r) for r, v in TEMPLATE["Resources"].items()
+            if v.get("Type") == "AWS::CloudWatch::Alarm" and v.get("Condition") != other)
 
 
 @pytest.mark.parametrize("name", sorted(metrics.DIMENSIONS))

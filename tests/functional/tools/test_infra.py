@@ -706,27 +706,61 @@ def _references(value: Any) -> set[str]:
     return found
 
 
+# Fn::If's second branch holds where its condition does not: of the two API types, the other.
+_OTHERWISE = {"IsRestApi": "IsHttpApi", "IsHttpApi": "IsRestApi"}
+
+
+def _guarded_references(value: Any, guard: str | None = None) -> set[tuple[str, str | None]]:
+    """(logical id, the ApiType condition it is named under) of a template fragment: a
+    name inside ``Fn::If [IsRestApi, a, b]`` counts as under IsRestApi in ``a`` and under
+    IsHttpApi in ``b``; anywhere else, under ``guard``."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        condition, then, otherwise = value["Fn::If"]
+        return (_guarded_references(then, condition)
+                | _guarded_references(otherwise, _OTHERWISE.get(condition, guard)))
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), list):
+        text, variables = value["Fn::Sub"]
+        named = {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)} - set(variables)
+        return {(n, guard) for n in named} | _guarded_references(variables, guard)
+    if isinstance(value, dict):
+        if set(value) & {"Ref", "Fn::GetAtt", "Fn::Sub"}:
+            return {(n, guard) for n in _references(value)}
+        return {found for item in value.values() for found in _guarded_references(item, guard)}
+    if isinstance(value, list):
+        return {found for item in value for found in _guarded_references(item, guard)}
+    return set()
+
+
+@pytest.mark.parametrize("stage", [*STAGES, HTTP])
+def test_a_resource_made_for_one_api_type_is_named_only_under_that_type(stage: str) -> None:
+    """CloudFormation refuses a template naming a resource that may not exist: a name of
+    an API-type resource needs that type's condition, on the resource naming it or on the
+    Fn::If branch it sits in (the dashboard's 4xx/5xx and 5xx alarm are chosen so)."""
+    found = resources(stage)
+    typed = {name: r["Condition"] for name, r in found.items()
+             if r.get("Condition") in _OTHERWISE}
+    assert {"RestAPI", "Handler5xxAlarm", "HttpAPI", "HttpHandler5xxAlarm"} <= set(typed)
+    for name, resource in found.items():
+        for named, guard in _guarded_references(resource.get("Properties", {})):
+            if named in typed:
+                assert typed[named] in (resource.get("Condition"), guard), (name, named)
+    for key, output in TEMPLATES[stage]["Outputs"].items():
+        for named, guard in _guarded_references(output["Value"]):
+            if named in typed:
+                assert typed[named] in (output.get("Condition"), guard), (key, named)
+
+
 @pytest.mark.parametrize("stage", [*STAGES, HTTP])
 def test_each_api_and_what_depends_on_it_exist_only_for_its_api_type(stage: str) -> None:
     """REST and HTTP never both: whatever names one API (its permission, alarm, routes,
     stage, output) is under that API's condition, so either stack deploys whole."""
     found = resources(stage)
-    rest = {"RestAPI"}
     http = {name for name, r in found.items() if r["Type"].startswith("AWS::ApiGatewayV2::")}
     assert http == {"HttpAPI", "HttpAPIIntegration", "HttpAPIRootGet", "HttpAPIRootPost",
                     "HttpAPIQueueGet", "HttpAPIQueuePost", "HttpAPIStage"}
-    for name, resource in found.items():
-        named = _references(resource.get("Properties", {}))
-        if named & rest:
-            assert resource.get("Condition") == "IsRestApi", name
-        if named & http or name in http:
-            assert resource.get("Condition") == "IsHttpApi", name
+    for name in http:
+        assert found[name]["Condition"] == "IsHttpApi", name
     assert found["RestAPI"]["Condition"] == "IsRestApi"
-    for output in TEMPLATES[stage]["Outputs"].values():
-        named = _references(output["Value"])
-        if "Fn::If" not in json.dumps(output["Value"]):
-            assert not (named & rest) or output.get("Condition") == "IsRestApi"
-            assert not (named & http) or output.get("Condition") == "IsHttpApi"
 
 
 def test_the_http_api_proxies_the_handlers_own_routes_with_payload_format_1_0() -> None:
