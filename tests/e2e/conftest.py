@@ -19,8 +19,10 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,7 @@ class _Output:
         self.lines: list[str] = []
         self.url: str | None = None
         self.aws_endpoint: str | None = None
+        self.console_url: str | None = None
         self.listening = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
@@ -83,6 +86,8 @@ class _Output:
                 backend = re.search(r"\(AWS: (http\S+?);", line)
                 self.aws_endpoint = backend.group(1) if backend else None
                 self.listening.set()
+            elif self.console_url is None and "sealq console: " in line:
+                self.console_url = line.split("sealq console: ", 1)[1].split()[0]
         self.listening.set()  # EOF: the process died before listening
 
     def join(self, timeout: float) -> None:
@@ -138,22 +143,18 @@ def _botocore_session(credentials_file: Path) -> Any:
     return session
 
 
-@pytest.fixture(scope="session")
-def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A running sealq: the real command as a subprocess, stopped with SIGINT at the end."""
-    if EXTERNAL_ENDPOINT:
-        yield Server(EXTERNAL_ENDPOINT, None, EXTERNAL_CREDENTIALS)
-        return
+@contextmanager
+def running_devserver(state_dir: Path, **env: str) -> Iterator[_Output]:
+    """``make run``'s command on a free port with its state in ``state_dir``, until it has
+    said where it listens; then stopped with SIGINT, and it must exit 0 without a
+    traceback. ``env`` is added to a clean environment."""
     port = _free_port()
-    stderr_path = tmp_path_factory.mktemp("devserver") / "stderr.log"
-    state_dir = tmp_path_factory.mktemp("sealq-local")
-    trigger_log = tmp_path_factory.mktemp("triggers") / "events.jsonl"
+    stderr_path = state_dir / "stderr.log"
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tools.local.devserver"],
             cwd=REPO_ROOT,
-            env=_clean_env(SEALQ_PORT=str(port), SEALQ_LOCAL_DIR=str(state_dir),
-                           SEALQ_E2E_TRIGGER_LOG=str(trigger_log)),
+            env=_clean_env(SEALQ_PORT=str(port), SEALQ_LOCAL_DIR=str(state_dir), **env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -168,7 +169,11 @@ def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 f"\nstderr:\n{_tail(stderr_path)}"
             )
         assert output.url == f"http://127.0.0.1:{port}", output.url
-        yield Server(output.url, output.aws_endpoint, state_dir / "credentials", trigger_log)
+        # The console's line follows the listening one.
+        deadline = time.monotonic() + 5
+        while output.console_url is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield output
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -182,6 +187,19 @@ def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     errors = _tail(stderr_path, 200)
     assert proc.returncode == 0, f"devserver exited {proc.returncode}\n{errors}"
     assert "Traceback" not in errors, errors
+
+
+@pytest.fixture(scope="session")
+def sealq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A running sealq: the real command as a subprocess, stopped with SIGINT at the end."""
+    if EXTERNAL_ENDPOINT:
+        yield Server(EXTERNAL_ENDPOINT, None, EXTERNAL_CREDENTIALS)
+        return
+    state_dir = tmp_path_factory.mktemp("sealq-local")
+    trigger_log = tmp_path_factory.mktemp("triggers") / "events.jsonl"
+    with running_devserver(state_dir, SEALQ_E2E_TRIGGER_LOG=str(trigger_log)) as output:
+        assert output.url is not None
+        yield Server(output.url, output.aws_endpoint, state_dir / "credentials", trigger_log)
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,16 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.config import Config
 
-from tests.e2e.conftest import (
-    REPO_ROOT,
-    START_TIMEOUT,
-    STOP_TIMEOUT,
-    Server,
-    _clean_env,
-    _free_port,
-    _Output,
-    _tail,
-)
+from tests.e2e.conftest import REPO_ROOT, Server, running_devserver
 
 pytestmark = pytest.mark.e2e
 
@@ -69,38 +56,12 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """``make run`` as a developer starts it, until SIGINT; it must stop cleanly."""
-    port = _free_port()
     state = tmp_path_factory.mktemp("console-stack")
-    stderr_path = state / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.local.devserver"], cwd=REPO_ROOT,
-            env=_clean_env(SEALQ_PORT=str(port), SEALQ_LOCAL_DIR=str(state)),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    output = _Output(proc.stdout)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        console = None
-        while console is None and time.monotonic() < deadline and proc.poll() is None:
-            console = next((line.split("sealq console: ", 1)[1].split()[0]
-                            for line in list(output.lines) if "sealq console: " in line), None)
-            time.sleep(0.05)
-        if console is None or output.url is None:
-            pytest.fail(f"no console line from the devserver\n{''.join(output.lines)}"
-                        f"\n{_tail(stderr_path)}")
-        yield Stack(Server(output.url, output.aws_endpoint, state / "credentials"), console)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        output.join(5)
-    errors = _tail(stderr_path, 200)
-    assert proc.returncode == 0, errors
-    assert "Traceback" not in errors, errors
+    with running_devserver(state) as output:
+        if output.console_url is None or output.url is None:
+            pytest.fail(f"no console line from the devserver\n{''.join(output.lines)}")
+        yield Stack(Server(output.url, output.aws_endpoint, state / "credentials"),
+                    output.console_url)
 
 
 @pytest.fixture(scope="module")

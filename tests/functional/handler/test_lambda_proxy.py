@@ -10,131 +10,32 @@ which parses it as it would off the network. The stores are moto.
 
 from __future__ import annotations
 
-import base64
-import itertools
-import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse, HeadersDict
 
-import app as sealq_app
 from chalicelib.handler import container
+from tests.api_gateway import FRONTS, LAMBDA_PAYLOAD_LIMIT, Gateway, response_bytes
 from tests.harness import REGION, SESSION, TEST_ACCOUNT, TEST_CREDENTIALS
 from tests.query_client import query_client
 
-API_ID = "a1b2c3d4e5"
-DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
-STAGE = "api"
-STAGE_URL = f"https://{DOMAIN}/{STAGE}"
+REST_STAGE = FRONTS[0]  # https://<api>.execute-api.<region>.amazonaws.com/api
+STAGE_URL = REST_STAGE.url
 BACKING_PREFIX = "sealq-1a2b3c4d-"
 
 
-class LambdaContext:
-    """What the Lambda runtime passes as ``context`` (the attributes libraries read)."""
-
-    function_name = "sealq-APIHandler-TEST"
-    function_version = "$LATEST"
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}"
-    memory_limit_in_mb = 1024
-    log_group_name = "/aws/lambda/sealq-APIHandler"
-    log_stream_name = "2026/11/29/[$LATEST]0123456789abcdef"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 28_000
-
-
-def proxy_event(request: Any, *, base64_body: bool) -> dict[str, Any]:
-    """The REST API proxy event API Gateway builds for ``request`` (a botocore request)."""
-    url = urlsplit(request.url)
-    assert url.netloc == DOMAIN
-    assert url.path == f"/{STAGE}" or url.path.startswith(f"/{STAGE}/")
-    resource_path = url.path[len(STAGE) + 1:] or "/"
-    segments = [s for s in resource_path.split("/") if s]
-    path_parameters = None
-    resource = "/"
-    if len(segments) == 2:
-        resource = "/{account}/{queue}"
-        path_parameters = {"account": segments[0], "queue": segments[1]}
-    headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
-    headers.update({"Host": DOMAIN, "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443"})
-    body = request.body or b""
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    query = dict(parse_qsl(url.query, keep_blank_values=True)) or None
-    return {
-        "resource": resource,
-        "path": resource_path,
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": path_parameters,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": request.method,
-            "path": url.path,
-            "stage": STAGE,
-            "domainName": DOMAIN,
-            "apiId": API_ID,
-            "requestId": str(uuid.uuid4()),
-            "accountId": "123456789012",
-            "protocol": "HTTP/1.1",
-            "identity": {"sourceIp": "203.0.113.7", "userAgent": headers.get("User-Agent")},
-        },
-        "body": base64.b64encode(body).decode() if base64_body else body.decode("utf-8"),
-        "isBase64Encoded": base64_body,
-    }
-
-
-class ProxyCalls:
-    """Answers a boto3 client's sends with ``app.app``; alternates base64 bodies."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.responses: list[dict[str, Any]] = []
-        self._base64 = itertools.cycle([False, True])
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse:
-        event = proxy_event(request, base64_body=next(self._base64))
-        answer = sealq_app.app(event, LambdaContext())
-        self.events.append(event)
-        self.responses.append(answer)
-        body = answer["body"] or ""
-        raw = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode("utf-8")
-        headers = dict(answer.get("headers") or {})
-        for name, values in (answer.get("multiValueHeaders") or {}).items():
-            headers[name] = ", ".join(values)
-        return AWSResponse(request.url, answer["statusCode"], HeadersDict(headers), _Raw(raw))
-
-
-class _Raw:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
-
-
 @pytest.fixture
-def proxied(stack: None, monkeypatch: pytest.MonkeyPatch) -> ProxyCalls:
+def proxied(stack: None, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     """The process's own handler container (as in Lambda) on the stack's backing prefix."""
     monkeypatch.setenv("SEALQ_BACKING_QUEUE_PREFIX", BACKING_PREFIX)
     container.reset()
-    return ProxyCalls()
+    return Gateway(REST_STAGE)
 
 
-def json_client(calls: ProxyCalls, endpoint: str = STAGE_URL) -> Any:
+def json_client(calls: Gateway, endpoint: str = STAGE_URL) -> Any:
     client = SESSION.client(
         "sqs", region_name=REGION, endpoint_url=endpoint,
         aws_access_key_id=TEST_CREDENTIALS.access_key,
@@ -147,7 +48,7 @@ def json_client(calls: ProxyCalls, endpoint: str = STAGE_URL) -> Any:
 # The stack's EndpointURL output ends in "/api/"; either form is signed as sent.
 @pytest.mark.parametrize("endpoint", [STAGE_URL, STAGE_URL + "/"])
 def test_send_receive_delete_through_the_lambda_proxy_as_the_cli_sends_them(
-    proxied: ProxyCalls, endpoint: str,
+    proxied: Gateway, endpoint: str,
 ) -> None:
     sqs = json_client(proxied, endpoint)
     url = sqs.create_queue(QueueName="orders")["QueueUrl"]
@@ -175,7 +76,7 @@ def test_send_receive_delete_through_the_lambda_proxy_as_the_cli_sends_them(
 
 
 def test_errors_come_back_through_the_proxy_as_modeled_sqs_exceptions(
-    proxied: ProxyCalls,
+    proxied: Gateway,
 ) -> None:
     sqs = json_client(proxied)
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
@@ -183,7 +84,7 @@ def test_errors_come_back_through_the_proxy_as_modeled_sqs_exceptions(
     assert proxied.responses[-1]["statusCode"] == 400
 
 
-def test_an_unsigned_proxy_request_is_refused(proxied: ProxyCalls) -> None:
+def test_an_unsigned_proxy_request_is_refused(proxied: Gateway) -> None:
     client = SESSION.client(
         "sqs", region_name=REGION, endpoint_url=STAGE_URL,
         aws_access_key_id=TEST_CREDENTIALS.access_key, aws_secret_access_key="not-the-secret",
@@ -195,7 +96,7 @@ def test_an_unsigned_proxy_request_is_refused(proxied: ProxyCalls) -> None:
 
 
 def test_a_public_url_names_the_queues_behind_a_custom_domain(
-    proxied: ProxyCalls, monkeypatch: pytest.MonkeyPatch,
+    proxied: Gateway, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SEALQ_PUBLIC_URL", "https://queues.example.com/sealq/")
     container.reset()
@@ -205,7 +106,7 @@ def test_a_public_url_names_the_queues_behind_a_custom_domain(
 
 
 def test_query_protocol_forms_posted_to_the_queue_url_through_the_proxy(
-    proxied: ProxyCalls, tmp_path: Path,
+    proxied: Gateway, tmp_path: Path,
 ) -> None:
     """Older SDKs post forms (application/x-www-form-urlencoded) to the QueueUrl itself."""
     sqs = query_client(STAGE_URL, tmp_path / "models")
@@ -226,21 +127,12 @@ def test_query_protocol_forms_posted_to_the_queue_url_through_the_proxy(
     assert {e["isBase64Encoded"] for e in posted} == {True, False}
 
 
-# Lambda refuses a response over 6 MB; it measures the proxy response as its runtime
-# (python3.12 and newer) writes it: JSON, non-ASCII as UTF-8.
-LAMBDA_LIMIT = 6_291_456
-
-
-def _proxied_bytes(answer: dict[str, Any]) -> int:
-    return len(json.dumps(answer, ensure_ascii=False).encode("utf-8"))
-
-
 @pytest.mark.parametrize(("protocol", "char", "count"), [
     ("query", "&", 5), ("query", '"', 1), ("query", "\u00e9", 3), ("json", '"', 3),
     ("json", "\u00e9", 3),
 ])
 def test_a_receive_of_one_mib_bodies_answers_under_lambdas_limit_in_either_protocol(
-    proxied: ProxyCalls, tmp_path: Path, protocol: str, char: str, count: int,
+    proxied: Gateway, tmp_path: Path, protocol: str, char: str, count: int,
 ) -> None:
     """Fewer messages come back rather than a response API Gateway would turn into a 502;
     the rest stay in the queue, visible, and come with the next receives."""
@@ -257,7 +149,8 @@ def test_a_receive_of_one_mib_bodies_answers_under_lambdas_limit_in_either_proto
     answered: list[int] = []
     for _ in range(count + 1):
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        assert _proxied_bytes(proxied.responses[-1]) < LAMBDA_LIMIT
+        # Lambda refuses a response over 6 MB, measured as its runtime writes it.
+        assert response_bytes(proxied.responses[-1]) < LAMBDA_PAYLOAD_LIMIT
         answered.append(len(got))
         for message in got:
             assert message["Body"][:size] == char * size
