@@ -331,10 +331,13 @@ def test_a_body_is_refused_when_the_signature_covered_an_empty_one() -> None:
 
 
 def test_a_declared_unsigned_payload_with_a_body_does_not_match() -> None:
-    request = presigned(headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
-    with_body = SignedRequest("POST", request.path, request.query,
-                              {**request.headers, "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"},
-                              b"Action=ListQueues")
+    """A POST signed with X-Amz-Content-SHA256: UNSIGNED-PAYLOAD verifies with no body
+    (the control: method and header are the ones signed) and is refused with one."""
+    declared = {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+    url = presign(QUEUE, send_message_params("hello"), CREDENTIALS, region=REGION,
+                  signed_at=SIGNED_AT, method="POST", headers=declared)
+    assert verify(request_of(url, "POST", declared)) == ACCOUNT
+    with_body = request_of(url, "POST", declared, b"Action=ListQueues")
     assert refusal(with_body).query_code == "SignatureDoesNotMatch"
 
 
