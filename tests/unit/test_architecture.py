@@ -22,7 +22,18 @@ MAX_LINES = 450
 
 
 def modules(*packages: str) -> list[Path]:
-    return sorted(p for package in packages for p in (CHALICELIB / package).rglob("*.py"))
+    """The modules of ``packages`` (``""``: all of chalicelib). Each must exist and hold
+    some: a renamed or emptied package fails here rather than leaving its checks with
+    nothing to check."""
+    found: list[Path] = []
+    for package in packages:
+        directory = CHALICELIB / package
+        assert directory.is_dir(), f"{directory} is gone: name the package it became"
+        held = sorted(directory.rglob("*.py"))
+        assert held, f"{directory} holds no module"
+        found += held
+    assert found, "no package named"
+    return sorted(found)
 
 
 def imported(path: Path) -> set[str]:
