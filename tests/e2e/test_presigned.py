@@ -29,7 +29,7 @@ def curl(url: str) -> tuple[int, ET.Element]:
     """``curl URL``, nothing else: the status and the XML it answered."""
     executable = shutil.which("curl")
     if executable is None:
-        pytest.skip("curl is not installed")
+        pytest.fail("curl is not installed (apt-get install curl)")
     done = subprocess.run(
         [executable, "--silent", "--show-error", "--globoff", "--max-time", "30",
          "--write-out", "\n%{http_code}", url],
