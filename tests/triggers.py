@@ -3,6 +3,7 @@ from a backing queue as Lambda's event source mapping builds it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from chalicelib.storage.ports import (
     QueueTable,
 )
 from tools.admin.triggers import Triggers
+from tools.local.triggers import mapping_event
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
 
@@ -43,12 +45,13 @@ class Recording:
 
 
 def mapping_records(items: list[BackingMessage], backing_arn: str) -> dict[str, Any]:
-    """A mapping's event of backing messages (sealed bodies, backing attributes)."""
-    return {"Records": [{
-        "messageId": i.message_id, "receiptHandle": i.receipt_handle, "body": i.body,
-        "attributes": dict(i.attributes), "messageAttributes": {}, "md5OfBody": "-",
-        "eventSource": "aws:sqs", "eventSourceARN": backing_arn, "awsRegion": "us-east-1",
-    } for i in items]}
+    """A mapping's event of backing messages (sealed bodies, backing attributes), as
+    the local mappings build it from a backing queue's receive."""
+    return mapping_event([{
+        "MessageId": i.message_id, "ReceiptHandle": i.receipt_handle, "Body": i.body,
+        "Attributes": dict(i.attributes),
+        "MD5OfBody": hashlib.md5(i.body.encode("utf-8")).hexdigest(),
+    } for i in items], backing_arn, "us-east-1")
 
 
 def delivery_over(

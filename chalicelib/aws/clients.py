@@ -16,10 +16,9 @@ import boto3
 from botocore.config import Config
 
 from chalicelib import timeouts
+from chalicelib.aws import service_model
+from chalicelib.observability.logs import QUIET_LOGGERS
 
-# botocore logs request and response bodies at DEBUG, KMS's plaintext data keys
-# among them: sealq never lets those loggers go below INFO (invariant 2).
-_SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 # Every client keeps its connections alive (pooled by urllib3, TCP keep-alive on) and
 # may hold as many as the local server's threads use at once.
 _POOL = {"max_pool_connections": 50, "tcp_keepalive": True}
@@ -69,12 +68,18 @@ class Clients:
                     config=config,
                 )
                 self._clients[role] = found
+                if service == "sqs":
+                    # The protocol layer reads botocore's SQS model: this client has
+                    # it loaded, so no container loads it a second time.
+                    service_model.adopt(found.meta.service_model)
             return found
 
 
 def quiet_sdk_loggers() -> None:
-    """Keep the AWS SDK's wire logging (which would show key material) switched off."""
-    for name in _SDK_LOGGERS:
+    """Keep the AWS SDK's wire logging (which would show key material) switched off:
+    botocore logs request and response bodies at DEBUG, KMS's plaintext data keys
+    among them, so those loggers never go below INFO (invariant 2)."""
+    for name in QUIET_LOGGERS:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.INFO:
             logger.setLevel(logging.INFO)

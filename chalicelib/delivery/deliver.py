@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib import errors
-from chalicelib.cache import TTLCache
-from chalicelib.clock import Clock
 from chalicelib.domain.messages.quarantine import Quarantine
 from chalicelib.domain.messages.receiving import KeyRefused, Receiver, Tampered
 from chalicelib.domain.queues.records import Queue, QueueRecords
@@ -49,7 +47,7 @@ from chalicelib.observability.metrics import (
 )
 from chalicelib.protocol import lambda_event
 from chalicelib.storage.errors import StorageError
-from chalicelib.storage.ports import BackingMessage, QueueTable
+from chalicelib.storage.ports import BackingMessage
 
 log = logging.getLogger("sealq.delivery")
 
@@ -76,21 +74,15 @@ class _Batch:
     held: list[str] = field(default_factory=list)  # stay in the backing queue
     quarantined: int = 0
     filtered: int = 0
-    pending: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
+    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (id, record)
     blocked: set[str] = field(default_factory=set)  # FIFO groups held in this batch
 
 
 class Delivery:
     def __init__(
-        self, *, table: QueueTable, records: QueueRecords, receiver: Receiver,
-        quarantine: Quarantine, targets: Targets, region: str, clock: Clock,
-        cache_ttl: float, metrics: Metrics = NO_METRICS,
+        self, *, records: QueueRecords, receiver: Receiver, quarantine: Quarantine,
+        targets: Targets, region: str, metrics: Metrics = NO_METRICS,
     ) -> None:
-        self._table = table
-        # Which queue a backing queue is: read once per ``cache_ttl`` (the queue cache's).
-        self._located: TTLCache[str, tuple[str, str]] = TTLCache(1024, clock)
-        self._clock = clock
-        self._ttl = cache_ttl
         self._records = records
         self._receiver = receiver
         self._quarantine = quarantine
@@ -131,7 +123,7 @@ class Delivery:
         for rec in records:
             self._open(queue, trigger, _backing(rec), batch)
         outcome = "ok"
-        delivered = [message_id for message_id, _, _ in batch.pending]
+        delivered = [message_id for message_id, _ in batch.pending]
         if batch.pending:
             invocation, seconds = self._invoke(trigger, batch)
             self._metrics.add(FUNCTION_DURATION, seconds * 1000.0)
@@ -147,27 +139,17 @@ class Delivery:
                     outcome = "partial"
                     batch.held += [i for i in delivered if i in failed]
         held = set(batch.held)
-        self._count(queue, records, batch, held, delivered)
+        handed_over = len([i for i in delivered if i not in held])
+        self._count(queue, records, batch, held, handed_over)
         log.info("trigger %s -> %s: batch %d, %s, delivered %d, held %d, filtered %d, "
                  "quarantined %d, %.1f ms", queue.arn, trigger.function, len(records), outcome,
-                 len([i for i in delivered if i not in held]), len(held), batch.filtered,
+                 handed_over, len(held), batch.filtered,
                  batch.quarantined, (time.perf_counter() - started) * 1000.0,
                  extra={"trigger": queue.arn, "outcome": outcome, "batch": len(records)})
         return [i for i in ids if i in held]
 
     def _trigger_of(self, backing_arn: str) -> tuple[Queue, Trigger | None]:
-        def locate() -> tuple[tuple[str, str], float]:
-            found = self._table.locate(backing_arn)
-            if found is None:
-                raise errors.queue_does_not_exist()
-            return found, self._clock.now() + self._ttl
-
-        named = self._located.get_or_load(backing_arn, locate)
-        queue = self._records.get(*named)
-        if queue.record.backing_arn != backing_arn:
-            queue = self._records.get_fresh(*named)
-            if queue.record.backing_arn != backing_arn:
-                raise errors.queue_does_not_exist()
+        queue = self._records.by_backing_arn(backing_arn)
         trigger = Trigger.from_json(queue.record.trigger) if queue.record.trigger else None
         return queue, trigger
 
@@ -198,7 +180,7 @@ class Delivery:
                 record["body"], record["attributes"], record["messageAttributes"])):
             batch.filtered += 1
             return
-        batch.pending.append((item.message_id, group, record))
+        batch.pending.append((item.message_id, record))
 
     @staticmethod
     def _hold(item: BackingMessage, group: str | None, batch: _Batch) -> None:
@@ -209,14 +191,14 @@ class Delivery:
     def _invoke(self, trigger: Trigger, batch: _Batch) -> tuple[Invocation, float]:
         # What a held FIFO message precedes in its group was held too (in _open): the
         # group's order holds; what it follows is delivered.
-        records = [rec for _, _, rec in batch.pending]
+        records = [rec for _, rec in batch.pending]
         began = time.perf_counter()
         invocation = self._targets.invoke(trigger.function, lambda_event.event(records))
         return invocation, time.perf_counter() - began
 
     def _count(self, queue: Queue, records: Sequence[Mapping[str, Any]], batch: _Batch,
-               held: set[str], delivered: list[str]) -> None:
-        self._metrics.add(DELIVERED_MESSAGES, len([i for i in delivered if i not in held]))
+               held: set[str], delivered: int) -> None:
+        self._metrics.add(DELIVERED_MESSAGES, delivered)
         self._metrics.add(FAILED_DELIVERIES, len(held))
         self._metrics.add(FILTERED_MESSAGES, batch.filtered)
         limit = _max_receives(queue)

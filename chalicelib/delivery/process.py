@@ -16,22 +16,17 @@ import boto3
 from chalicelib import settings as settings_module
 from chalicelib.aws.clients import Clients
 from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
-from chalicelib.crypto.keycache import HandlerKeyCache
-from chalicelib.crypto.sealing import Sealer
 from chalicelib.delivery.deliver import Delivery, Targets
 from chalicelib.delivery.targets import LambdaTargets
-from chalicelib.domain.messages.opening import Opener
-from chalicelib.domain.messages.quarantine import Quarantine
-from chalicelib.domain.messages.receiving import Receiver
-from chalicelib.domain.messages.stored import StoredMessages
+from chalicelib.domain.messages.services import message_services
 from chalicelib.domain.queues.records import QueueRecords
 from chalicelib.domain.queues.redrive import Redrive
-from chalicelib.domain.secrets import ServiceSecrets
 from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import KeyService
 from chalicelib.observability import process as telemetry
 from chalicelib.observability.logs import lambda_ids, log_context
 from chalicelib.observability.metrics import NO_METRICS, Metrics
+from chalicelib.protocol import lambda_event
 from chalicelib.settings import Settings
 from chalicelib.storage.backing import SqsMessageStore
 from chalicelib.storage.payloads import S3PayloadStore
@@ -51,21 +46,17 @@ def build_delivery(
     """A delivery container over the given ports, key service and tenants' functions."""
     records = QueueRecords(table, region=conf.region, default_cmk=conf.default_kms_key,
                            clock=clock, local_clock=local_clock, cache_ttl=conf.queue_cache_ttl)
-    keys = HandlerKeyCache(key_service, clock=clock, max_entries=conf.handler_cache_size,
-                           decrypt_ttl=conf.decrypt_key_ttl, metrics=metrics)
-    stored = StoredMessages(store, payloads, inline_limit=conf.inline_limit)
-    held = Quarantine(store, quarantine, clock=clock, metrics=metrics)
-    opener = Opener(Sealer(keys, metrics), Redrive(records, store))
-    receiver = Receiver(opener, stored, held, ServiceSecrets(key_service))
-    return Delivery(table=table, records=records, receiver=receiver, quarantine=held,
-                    targets=targets, region=conf.region, clock=local_clock,
-                    cache_ttl=conf.queue_cache_ttl, metrics=metrics)
+    found = message_services(conf, key_service=key_service, redrive=Redrive(records, store),
+                             messages=store, payloads=payloads, quarantine=quarantine,
+                             clock=clock, metrics=metrics)
+    return Delivery(records=records, receiver=found.receiver, quarantine=found.quarantine,
+                    targets=targets, region=conf.region, metrics=metrics)
 
 
-def build(conf: Settings, session: boto3.session.Session, *, metrics: Metrics = NO_METRICS
-          ) -> Delivery:
-    """The delivery container on AWS (or an AWS endpoint such as moto)."""
-    clients = Clients(session, conf.region, conf.aws_endpoint)
+def build(conf: Settings, clients: Clients, *, targets: Targets | None = None,
+          metrics: Metrics = NO_METRICS) -> Delivery:
+    """The delivery container on AWS (or an AWS endpoint such as moto); ``targets``
+    default to the tenants' Lambda functions."""
     return build_delivery(
         conf,
         table=DynamoQueueTable(clients.get("queues"), conf.queues_table),
@@ -73,7 +64,7 @@ def build(conf: Settings, session: boto3.session.Session, *, metrics: Metrics = 
         payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
         quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
         key_service=key_service_process.client(conf, clients, metrics=metrics),
-        targets=LambdaTargets(clients.get("triggers")),
+        targets=targets if targets is not None else LambdaTargets(clients.get("triggers")),
         metrics=metrics,
     )
 
@@ -87,8 +78,9 @@ def delivery() -> Delivery:
     global _delivery
     with _lock:
         if _delivery is None:
-            _delivery = build(settings_module.get(), boto3.session.Session(),
-                              metrics=telemetry.get())
+            conf = settings_module.get()
+            clients = Clients(boto3.session.Session(), conf.region, conf.aws_endpoint)
+            _delivery = build(conf, clients, metrics=telemetry.get())
         return _delivery
 
 
@@ -110,7 +102,7 @@ def serve(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
             log.error("delivery could not start: %s", type(err).__name__)
             records = event.get("Records") if isinstance(event, dict) else None
             ids = [r.get("messageId") for r in records or [] if isinstance(r, dict)]
-            return {"batchItemFailures": [{"itemIdentifier": i} for i in ids if i]}
+            return lambda_event.batch_response([str(i) for i in ids if i])
         try:
             return found.handle(event)
         finally:

@@ -24,23 +24,16 @@ from chalicelib import settings as settings_module
 from chalicelib.auth.cmks import AllowedKeys
 from chalicelib.auth.keys import AccessKeyCache
 from chalicelib.auth.sigv4 import Verifier
-from chalicelib.aws import service_model
 from chalicelib.aws.clients import Clients
 from chalicelib.clock import MONOTONIC_CLOCK, SYSTEM_CLOCK, Clock
-from chalicelib.crypto.keycache import HandlerKeyCache
-from chalicelib.crypto.sealing import Sealer
 from chalicelib.domain.actions import Actions
 from chalicelib.domain.context import Services
-from chalicelib.domain.messages.opening import Opener
-from chalicelib.domain.messages.quarantine import Quarantine
 from chalicelib.domain.messages.receipts import Receipts
-from chalicelib.domain.messages.receiving import Receiver
 from chalicelib.domain.messages.sending import Sender
-from chalicelib.domain.messages.stored import StoredMessages
+from chalicelib.domain.messages.services import message_services
 from chalicelib.domain.movetasks.tasks import Dispatch, MoveTasks
 from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT
 from chalicelib.domain.queues.registry import Registry
-from chalicelib.domain.secrets import ServiceSecrets
 from chalicelib.handler.frontend import Frontend, deadline_from
 from chalicelib.keyservice import process as key_service_process
 from chalicelib.keyservice.api import KeyService, SecretService
@@ -130,13 +123,6 @@ def build_frontend(
         region=conf.region,
         clock=auth_clock,
     )
-    keys = HandlerKeyCache(
-        key_service,
-        clock=clock,
-        max_entries=conf.handler_cache_size,
-        decrypt_ttl=conf.decrypt_key_ttl,
-        metrics=metrics,
-    )
     registry = Registry(
         ports.queues,
         ports.messages,
@@ -151,18 +137,16 @@ def build_frontend(
                                max_entries=conf.handler_cache_size),
         mappings=ports.mappings,
     )
-    secret = ServiceSecrets(key_service)
-    sealer = Sealer(keys, metrics)
-    stored = StoredMessages(ports.messages, ports.payloads, inline_limit=conf.inline_limit)
-    opener = Opener(sealer, registry.redrive)
-    quarantine = Quarantine(ports.messages, ports.quarantine, clock=clock, metrics=metrics)
-    sender = Sender(sealer, stored, opener, secret)
-    moves = MoveTasks(registry, sender, stored, quarantine, ports.tasks, clock=clock,
-                      sleep=sleep, dispatch=dispatch, metrics=metrics)
+    found = message_services(conf, key_service=key_service, redrive=registry.redrive,
+                             messages=ports.messages, payloads=ports.payloads,
+                             quarantine=ports.quarantine, clock=clock, metrics=metrics)
+    sender = Sender(found.sealer, found.stored, found.opener, found.secrets)
+    moves = MoveTasks(registry, sender, found.stored, found.quarantine, ports.tasks,
+                      clock=clock, sleep=sleep, dispatch=dispatch, metrics=metrics)
     if dispatch is None:
         moves.dispatch = thread_dispatch(moves)
-    services = Services(registry, sender, Receiver(opener, stored, quarantine, secret),
-                        Receipts(stored, secret), moves)
+    services = Services(registry, sender, found.receiver,
+                        Receipts(found.stored, found.secrets), moves)
     return Frontend(Actions(services), verifier=verifier,
                     receive_limit=conf.receive_response_limit, public_url=conf.public_url,
                     metrics=metrics)
@@ -207,8 +191,6 @@ def build_handler(
 ) -> Frontend:
     """A handler container on AWS (or an AWS endpoint such as moto)."""
     clients = Clients(session, conf.region, conf.aws_endpoint)
-    # The protocol layer reads botocore's SQS model; the backing client has it loaded.
-    service_model.adopt(clients.get("messages").meta.service_model)
     return build_frontend(
         conf,
         ports=aws_ports(conf, clients),

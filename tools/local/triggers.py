@@ -25,15 +25,11 @@ import boto3
 
 from chalicelib.aws.clients import Clients
 from chalicelib.delivery.deliver import Delivery, Invocation
-from chalicelib.delivery.process import build_delivery
+from chalicelib.delivery.process import build
 from chalicelib.domain.triggers.model import Trigger
-from chalicelib.keyservice import process as key_service_process
 from chalicelib.observability import process as telemetry
 from chalicelib.settings import Settings
-from chalicelib.storage.backing import SqsMessageStore
-from chalicelib.storage.payloads import S3PayloadStore
-from chalicelib.storage.quarantine import S3QuarantineStore
-from chalicelib.storage.queue_table import DynamoQueueTable, record_from_item
+from chalicelib.storage.queue_table import record_from_item
 
 log = logging.getLogger("sealq.devserver")
 
@@ -212,15 +208,6 @@ def runner(conf: Settings, session: boto3.session.Session | None = None) -> Trig
     """The local stack's trigger runner over its AWS endpoint, with the in-process key
     service and Python targets."""
     clients = Clients(session or boto3.session.Session(), conf.region, conf.aws_endpoint)
-    delivery = build_delivery(
-        conf,
-        table=DynamoQueueTable(clients.get("queues"), conf.queues_table),
-        store=SqsMessageStore(clients.get("messages"), prefix=conf.backing_queue_prefix),
-        payloads=S3PayloadStore(clients.get("payloads"), conf.payload_bucket),
-        quarantine=S3QuarantineStore(clients.get("payloads"), conf.payload_bucket),
-        key_service=key_service_process.client(conf, clients, metrics=telemetry.get()),
-        targets=PythonTargets(),
-        metrics=telemetry.get(),
-    )
+    delivery = build(conf, clients, targets=PythonTargets(), metrics=telemetry.get())
     return TriggerRunner(delivery, clients.get("queues"), conf.queues_table,
                          clients.get("long_poll"), conf.region)

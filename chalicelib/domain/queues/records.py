@@ -104,6 +104,8 @@ class QueueRecords:
         self._local = local_clock or clock  # the cache's own TTLs
         self._ttl = cache_ttl
         self._cache: TTLCache[tuple[str, str], Queue] = TTLCache(4096, self._local)
+        # Which queue a backing queue is (a trigger's batch names only that).
+        self._located: TTLCache[str, tuple[str, str]] = TTLCache(1024, self._local)
 
     def arn(self, account: str, name: str) -> str:
         return f"arn:aws:sqs:{self._region}:{account}:{name}"
@@ -125,6 +127,25 @@ class QueueRecords:
     def get_fresh(self, account: str, name: str) -> Queue:
         self.forget(account, name)
         return self.get(account, name)
+
+    def by_backing_arn(self, backing_arn: str) -> Queue:
+        """The queue whose backing queue is ``backing_arn``, or QueueDoesNotExist. Which
+        queue that is is read at most once per ``cache_ttl``; a record found naming
+        another backing queue (deleted and re-created since) is read again."""
+
+        def locate() -> tuple[tuple[str, str], float]:
+            found = self._table.locate(backing_arn)
+            if found is None:
+                raise errors.queue_does_not_exist()
+            return found, self._local.now() + self._ttl
+
+        named = self._located.get_or_load(backing_arn, locate)
+        queue = self.get(*named)
+        if queue.record.backing_arn != backing_arn:
+            queue = self.get_fresh(*named)
+            if queue.record.backing_arn != backing_arn:
+                raise errors.queue_does_not_exist()
+        return queue
 
     def forget(self, account: str, name: str) -> None:
         """Drop a cached record (it was found changed or gone)."""

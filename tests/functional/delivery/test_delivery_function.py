@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -205,3 +206,43 @@ def test_deleting_the_queue_deletes_its_trigger(triggered: Triggered) -> None:
     assert triggered.table.locate(backing_arn) is None
     triggered.sqs.create_queue(QueueName="gone")
     assert triggered.ops.list(TEST_ACCOUNT) == []  # the new queue has none
+
+
+@pytest.fixture
+def entry(stack: None) -> Iterator[Any]:
+    """The delivery Lambda's entry point as Lambda calls it, its container built from
+    the environment on first use (and forgotten after the test)."""
+    import app as sealq_app
+    from chalicelib.delivery import process
+
+    settings.reset()
+    process.reset()
+    yield sealq_app.delivery
+    process.reset()
+    settings.reset()
+
+
+def _event(*ids: str, source: str) -> dict[str, Any]:
+    return {"Records": [{"messageId": i, "receiptHandle": f"rh-{i}", "body": "sealed",
+                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "-",
+                         "eventSource": "aws:sqs", "eventSourceARN": source,
+                         "awsRegion": REGION} for i in ids]}
+
+
+def test_the_lambda_entry_holds_a_batch_whose_backing_queue_is_no_queue(entry: Any) -> None:
+    unknown = f"arn:aws:sqs:{REGION}:123456789012:sealq-no-such-backing-queue"
+    assert entry(_event("m1", "m2", source=unknown), None) == {
+        "batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+
+
+def test_a_delivery_container_that_cannot_start_fails_every_record_and_raises_nothing(
+    entry: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("SEALQ_ACCOUNT", "not-an-account")  # settings refuse to load
+    with caplog.at_level(logging.ERROR, logger="sealq.delivery"):
+        answer = entry({"Records": [{"messageId": "m1"}, {"messageId": "m2"}, {}, "junk"]},
+                       None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"},
+                                            {"itemIdentifier": "m2"}]}
+    assert "delivery could not start: SettingsError" in caplog.text
+    assert "not-an-account" not in caplog.text
