@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.delivery.deliver import Invocation
+from chalicelib.storage import functions
 from chalicelib.storage.errors import StorageError
-from chalicelib.storage.translate import translating
 
 log = logging.getLogger("sealq.delivery")
 
@@ -30,18 +30,14 @@ class LambdaTargets:
         if function.startswith("python:"):
             return Invocation(error="LocalTargetOnly")  # only the local stack runs these
         try:
-            with translating("lambda"):
-                answer = self._lambda.invoke(
-                    FunctionName=function, InvocationType="RequestResponse",
-                    Payload=json.dumps(event).encode("utf-8"))
-                body = answer["Payload"].read()
+            answer = functions.invoke(self._lambda, function, event)
         except StorageError as err:
             log.warning("trigger function could not be invoked: %s %s", type(err).__name__,
                         err.code)
             return Invocation(error=err.code or type(err).__name__)
-        if answer.get("FunctionError"):
-            return Invocation(error=str(answer["FunctionError"]))
-        return Invocation(payload=_decoded(body))
+        if answer.function_error:
+            return Invocation(error=answer.function_error)
+        return Invocation(payload=_decoded(answer.body))
 
 
 def _decoded(body: bytes) -> Any:

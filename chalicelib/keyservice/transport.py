@@ -24,8 +24,8 @@ from chalicelib.observability.metrics import (
     NO_METRICS,
     Metrics,
 )
+from chalicelib.storage import functions
 from chalicelib.storage.errors import StorageError, Transient
-from chalicelib.storage.translate import translating
 
 log = logging.getLogger("sealq.keyservice.transport")
 
@@ -69,25 +69,19 @@ class LambdaTransport:
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            with translating("lambda"):
-                resp = self._lambda.invoke(
-                    FunctionName=self._function,
-                    InvocationType="RequestResponse",
-                    Payload=json.dumps(payload).encode("utf-8"),
-                )
-                body = resp["Payload"].read()
+            resp = functions.invoke(self._lambda, self._function, payload)
         except StorageError as failure:  # a transport never raises
             log.error("key service invoke failed: %s %s", type(failure).__name__, failure.code)
             if isinstance(failure, Transient):
                 return _failure(UNREACHABLE_MESSAGE, UNAVAILABLE)
             return _failure(UNREACHABLE_MESSAGE)
-        if resp.get("FunctionError"):
+        if resp.function_error:
             # A timeout, out-of-memory or crash of the function (it never raises by
             # contract): transient. The error payload is the runtime's trace; not passed on.
-            log.error("key service function error: %s", resp["FunctionError"])
+            log.error("key service function error: %s", resp.function_error)
             return _failure(UNREACHABLE_MESSAGE, UNAVAILABLE)
         try:
-            answer = json.loads(body)
+            answer = json.loads(resp.body)
         except ValueError:
             answer = None
         if not isinstance(answer, dict) or not ("ok" in answer or "error" in answer):
