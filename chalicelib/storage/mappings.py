@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chalicelib.storage.errors import Gone, StorageError
+from chalicelib.storage.errors import StorageError
 from chalicelib.storage.translate import translating
 
 _SERVICE = "lambda"
@@ -62,8 +62,6 @@ class LambdaMappings:
         try:
             with translating(_SERVICE):
                 self._lambda.delete_event_source_mapping(UUID=mapping)
-        except Gone:
-            pass
-        except StorageError as err:
+        except StorageError as err:  # Lambda's not-found is no Gone: its code says so
             if err.code != "ResourceNotFoundException":
                 raise

@@ -8,7 +8,6 @@ redrive and provenance are :mod:`.redrive`'s.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ from chalicelib.domain.queues.attributes import FIFO_CHOICES, INT_ATTRIBUTES, va
 from chalicelib.domain.queues.records import Queue, QueueRecords, diff
 from chalicelib.domain.queues.redrive import Redrive
 from chalicelib.domain.queues.rules import MAX_TAGS, validate_queue_name
+from chalicelib.domain.triggers.model import Trigger
 from chalicelib.storage.errors import Gone, StorageError
 from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
@@ -166,7 +166,7 @@ class Registry(QueueRecords):
     def _drop_trigger(self, queue: Queue) -> None:
         """A deleted queue's trigger goes with it: its record went, its mapping and its
         index entry go now (best effort: a mapping left behind only finds no queue)."""
-        mapping = json.loads(queue.record.trigger).get("mapping")
+        mapping = Trigger.from_json(queue.record.trigger).mapping
         try:
             if mapping and self._mappings is not None:
                 self._mappings.delete(mapping)
