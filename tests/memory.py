@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypedDict, Unpack
 
 from chalicelib import settings
 from chalicelib.clock import Clock
+from chalicelib.domain.movetasks.tasks import Dispatch
 from chalicelib.handler import container
 from chalicelib.handler.container import Ports
 from chalicelib.keyservice.api import DataKey, KeyServiceError, key_identity
+from chalicelib.observability.metrics import Metrics
 from chalicelib.storage.errors import Gone, InvalidReceipt, NotInflight, StorageError
 from chalicelib.storage.ports import (
     COUNT_ATTRIBUTES,
@@ -545,17 +548,32 @@ def memory_ports(clock: Clock) -> Ports:
                  MemoryQuarantineStore(), MemoryAccountStore(), MemoryMoveTaskStore())
 
 
+class FrontendOptions(TypedDict, total=False):
+    """What :class:`Memory` passes on to ``container.build_frontend`` as given (what is not
+    given keeps build_frontend's default)."""
+
+    auth_clock: Clock
+    metrics: Metrics
+    sleep: Callable[[float], None]
+    dispatch: Dispatch
+
+
 class Memory:
     """A handler container on memory ports and the memory key service, with the test
-    access key installed and a real boto3 client (``sqs``) in front."""
+    access key installed and a real boto3 client (``sqs``) in front.
 
-    def __init__(self, clock: Clock) -> None:
+    ``retries``: the attempts ``sqs`` makes (as ``harness.sqs_client``'s); ``options``
+    go to ``container.build_frontend`` (a wall clock for X-Amz-Date, metrics, the move
+    tasks' sleep and dispatch)."""
+
+    def __init__(self, clock: Clock, *, retries: int | None = None,
+                 **options: Unpack[FrontendOptions]) -> None:
         self.clock = clock
         self.ports = memory_ports(clock)
         self.keys = MemoryKeyService(clock)
         self.handler = container.build_frontend(
             settings.get(), ports=self.ports, key_service=self.keys, clock=clock,
-            local_clock=clock,
+            local_clock=clock, **options,
         )
         install_test_key(self.ports.accounts, self.keys, clock)
-        self.sqs = sqs_client(self.handler)
+        self.sqs = sqs_client(self.handler, retries=retries)

@@ -18,8 +18,8 @@ from chalicelib.clock import FakeClock
 from chalicelib.domain.queues.registry import Queue
 from chalicelib.handler import container
 from chalicelib.storage.ports import Outgoing
-from tests.harness import ENDPOINT, TEST_ACCOUNT, install_test_key, refused, sqs_client
-from tests.memory import MemoryKeyService, memory_ports
+from tests.harness import ENDPOINT, TEST_ACCOUNT, refused, sqs_client
+from tests.memory import Memory
 from tests.query_client import query_client
 from tools.admin.accounts import Accounts
 
@@ -31,16 +31,13 @@ C_KEY = Credentials("AKIASEALQTESTKEYCCCC", "sealqThirdTenantSecret/0123456789ab
 
 class Stack:
     def __init__(self, clock: FakeClock) -> None:
-        self.ports = memory_ports(clock)
-        self.keys = keys = MemoryKeyService(clock)
-        self.handler = container.build_frontend(
-            settings.get(), ports=self.ports, key_service=keys, clock=clock, local_clock=clock)
-        install_test_key(self.ports.accounts, keys, clock)
-        accounts = Accounts(self.ports.accounts, keys, clock)
+        memory = Memory(clock, retries=1)
+        self.ports, self.keys, self.handler = memory.ports, memory.keys, memory.handler
+        accounts = Accounts(self.ports.accounts, self.keys, clock)
         for account, key in ((B, B_KEY), (C, C_KEY)):
             accounts.create_account(f"tenant-{account}", account)
             accounts.register_access_key(account, key.access_key, key.secret_key)
-        self.a = sqs_client(self.handler, retries=1)
+        self.a = memory.sqs
         self.b = sqs_client(self.handler, retries=1, credentials=B_KEY)
         self.c = sqs_client(self.handler, retries=1, credentials=C_KEY)
 

@@ -12,12 +12,11 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from botocore.credentials import Credentials
 
-from chalicelib import settings
 from chalicelib.clock import FakeClock
 from chalicelib.handler import container
 from chalicelib.protocol.json10 import HttpResponse
-from tests.harness import ENDPOINT, REGION, TEST_CREDENTIALS, install_test_key, sqs_client
-from tests.memory import MemoryKeyService, memory_ports
+from tests.harness import ENDPOINT, REGION, TEST_CREDENTIALS, sqs_client
+from tests.memory import Memory
 from tests.presigned import presign, send_message_params
 from tests.query_client import NAMESPACE
 from tools.admin.accounts import Accounts
@@ -27,13 +26,10 @@ NS = {"q": NAMESPACE}
 
 class Stack:
     def __init__(self, clock: FakeClock) -> None:
-        ports = memory_ports(clock)
-        keys = MemoryKeyService(clock)
-        self.handler = container.build_frontend(
-            settings.get(), ports=ports, key_service=keys, clock=clock, local_clock=clock)
-        install_test_key(ports.accounts, keys, clock)
-        self.accounts = Accounts(ports.accounts, keys, clock)
-        self.sqs = sqs_client(self.handler, retries=1)
+        memory = Memory(clock, retries=1)
+        self.handler = memory.handler
+        self.accounts = Accounts(memory.ports.accounts, memory.keys, clock)
+        self.sqs = memory.sqs
 
     def get(self, url: str, query: str | None = None) -> HttpResponse:
         """A plain GET of ``url``, as curl or a device sends it: no header but Host."""

@@ -18,7 +18,7 @@ from botocore.credentials import Credentials
 
 from chalicelib import errors, settings
 from chalicelib.auth.sigv4 import derive_signing_key
-from chalicelib.clock import FakeClock
+from chalicelib.clock import SYSTEM_CLOCK, Clock, FakeClock
 from chalicelib.handler import container
 from chalicelib.storage.errors import Transient
 from chalicelib.storage.ports import INACTIVE
@@ -27,31 +27,25 @@ from tests.harness import (
     REGION,
     TEST_ACCOUNT,
     TEST_CREDENTIALS,
-    install_test_key,
     refused,
     signed_handle,
     sqs_client,
 )
-from tests.memory import MemoryAccountStore, MemoryKeyService, memory_ports
+from tests.memory import Memory, MemoryAccountStore
 from tools.admin.accounts import Accounts, NewAccessKey
 
 TARGET = "AmazonSQS.ListQueues"
 
 
 class Stack:
-    def __init__(self, clock: FakeClock, auth_clock: Any = None) -> None:
+    def __init__(self, clock: FakeClock, auth_clock: Clock = SYSTEM_CLOCK) -> None:
         self.clock = clock
-        self.ports = memory_ports(clock)
-        self.keys = MemoryKeyService(clock)
-        extra = {"auth_clock": auth_clock} if auth_clock is not None else {}
-        self.handler = container.build_frontend(
-            settings.get(), ports=self.ports, key_service=self.keys, clock=clock,
-            local_clock=clock, **extra)
+        memory = Memory(clock, retries=1, auth_clock=auth_clock)
+        self.ports, self.keys, self.handler = memory.ports, memory.keys, memory.handler
         assert isinstance(self.ports.accounts, MemoryAccountStore)
         self.store = self.ports.accounts
-        install_test_key(self.store, self.keys, clock)
         self.accounts = Accounts(self.ports.accounts, self.keys, clock)
-        self.sqs = sqs_client(self.handler, retries=1)
+        self.sqs = memory.sqs
 
     def client(self, key: NewAccessKey | Credentials) -> Any:
         if isinstance(key, NewAccessKey):

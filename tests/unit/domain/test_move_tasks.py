@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import settings
 from chalicelib.clock import FakeClock
 from chalicelib.crypto.sealing import Binding, bound_to
 from chalicelib.domain.movetasks.tasks import STALE_AFTER
 from chalicelib.domain.movetasks.worker import MOVE_TASK_EVENT, VISIBILITY
 from chalicelib.handler import container
 from chalicelib.observability.metrics import Recorder
-from tests.harness import install_test_key, sqs_client
-from tests.memory import MemoryKeyService, memory_ports
+from tests.harness import sqs_client
+from tests.memory import Memory
 
 ACCOUNT = "000000000000"
 
@@ -38,19 +37,14 @@ class Crash(BaseException):
 class Moves:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.ports = memory_ports(clock)
-        self.keys = MemoryKeyService(clock)
         self.events: list[dict[str, Any]] = []
         self.naps: list[float] = []
         self.on_nap: Any = None
         self.metrics = Recorder()
-        self.handler = container.build_frontend(
-            settings.get(), ports=self.ports, key_service=self.keys, clock=clock,
-            local_clock=clock, sleep=self.nap, dispatch=self.events.append,
-            metrics=self.metrics,
-        )
-        install_test_key(self.ports.accounts, self.keys, clock)
-        self.sqs = sqs_client(self.handler)
+        memory = Memory(clock, sleep=self.nap, dispatch=self.events.append,
+                        metrics=self.metrics)
+        self.ports, self.keys, self.handler = memory.ports, memory.keys, memory.handler
+        self.sqs = memory.sqs
 
     def nap(self, seconds: float) -> None:
         self.naps.append(seconds)
